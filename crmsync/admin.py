@@ -1,0 +1,230 @@
+"""The operator's view: contacts and their sync state, read-only history, the pipeline.
+
+Actions only change rows or enqueue work: none calls HubSpot inside the request.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+from . import services
+from .models import Contact, ContactQuerySet, PipelineState, SyncAttempt, SyncBatch
+from .tasks import enqueue_sync
+
+
+class ReadOnlyAdminMixin:
+    """History is append-only: nobody adds, edits or deletes it from the admin."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ContactAttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = SyncAttempt
+    fk_name = "contact"
+    fields = ("created_at", "outcome", "hubspot_id", "error_category", "error_message", "batch")
+    readonly_fields = fields
+    ordering = ("-id",)
+    extra = 0
+    max_num = 0
+    show_change_link = False
+    verbose_name_plural = "sync attempts (newest first)"
+
+
+@admin.register(Contact)
+class ContactAdmin(admin.ModelAdmin):
+    list_display = (
+        "__str__",
+        "email",
+        "sync_status",
+        "hubspot_id",
+        "sync_attempts",
+        "short_error",
+        "synced_at",
+        "updated_at",
+    )
+    list_filter = ("sync_status", "sync_error_category", "lifecyclestage")
+    search_fields = ("email", "hubspot_id", "firstname", "lastname")
+    readonly_fields = (
+        "sync_status",
+        "hubspot_id",
+        "sync_error",
+        "sync_error_category",
+        "hubspot_status",
+        "hubspot_created_at",
+        "hubspot_updated_at",
+        "synced_at",
+        "sync_attempts",
+        "next_attempt_at",
+        "version",
+        "synced_version",
+        "needs_reconcile",
+        "lease_expires_at",
+        "created_at",
+        "updated_at",
+    )
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "email",
+                    "firstname",
+                    "lastname",
+                    "phone",
+                    "company",
+                    "lifecyclestage",
+                    "properties",
+                    "associations",
+                )
+            },
+        ),
+        ("HubSpot sync", {"fields": readonly_fields}),
+    )
+    inlines = (ContactAttemptInline,)
+    actions = ("queue_for_sync", "sync_now", "release_held")
+    list_per_page = 50
+    show_full_result_count = False  # COUNT(*) over millions of rows on every page is slow
+
+    @admin.display(description="last error")
+    def short_error(self, obj: Contact) -> str:
+        text = obj.sync_error or ""
+        return text if len(text) <= 120 else text[:117] + "..."
+
+    def has_sync_contact_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("crmsync.sync_contact")
+
+    @admin.action(description="Queue for sync", permissions=["sync_contact"])
+    def queue_for_sync(self, request: HttpRequest, queryset: ContactQuerySet) -> None:
+        count = queryset.queue_for_sync()
+        self.message_user(request, f"{count} contacts queued; a worker will send them.")
+
+    @admin.action(description="Sync now", permissions=["sync_contact"])
+    def sync_now(self, request: HttpRequest, queryset: ContactQuerySet) -> None:
+        count = queryset.queue_for_sync()
+        enqueue_sync()
+        self.message_user(request, f"{count} contacts queued and a sync task enqueued.")
+
+    @admin.action(
+        description="Release held contacts: create them again", permissions=["sync_contact"]
+    )
+    def release_held(self, request: HttpRequest, queryset: QuerySet[Contact]) -> None:
+        count = services.release_held(queryset.values_list("pk", flat=True))
+        self.message_user(
+            request,
+            f"{count} held contacts released to be created again.",
+            messages.WARNING if not count else messages.SUCCESS,
+        )
+
+
+class BatchAttemptInline(ContactAttemptInline):
+    fk_name = "batch"
+    fields = ("contact", "email", "outcome", "hubspot_id", "error_category", "error_message")
+    readonly_fields = fields
+    verbose_name_plural = "per-contact outcomes"
+
+
+@admin.register(SyncBatch)
+class SyncBatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "id",
+        "created_at",
+        "endpoint",
+        "http_status",
+        "hubspot_status",
+        "input_count",
+        "success_count",
+        "error_count",
+        "duration_ms",
+        "error_category",
+    )
+    list_filter = ("endpoint", "http_status", "hubspot_status", "error_category")
+    search_fields = ("correlation_id", "=claim_token")
+    readonly_fields = (
+        "created_at",
+        "endpoint",
+        "path",
+        "http_status",
+        "hubspot_status",
+        "input_count",
+        "success_count",
+        "error_count",
+        "error_category",
+        "error_message",
+        "requested_at",
+        "started_at",
+        "completed_at",
+        "correlation_id",
+        "duration_ms",
+        "worker",
+        "claim_token",
+        "pretty_request",
+    )
+    exclude = ("request_body",)
+    inlines = (BatchAttemptInline,)
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+
+    @admin.display(description="request body")
+    def pretty_request(self, obj: SyncBatch) -> str:
+        try:
+            text = json.dumps(json.loads(obj.request_body), indent=2, ensure_ascii=False)
+        except ValueError:
+            text = obj.request_body
+        return format_html("<pre style='max-height:30em;overflow:auto'>{}</pre>", text)
+
+
+@admin.register(SyncAttempt)
+class SyncAttemptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "id",
+        "created_at",
+        "contact",
+        "email",
+        "outcome",
+        "hubspot_id",
+        "error_category",
+        "error_message",
+        "batch",
+    )
+    list_filter = ("outcome", "error_category")
+    search_fields = ("email", "hubspot_id", "trace_id")
+    list_select_related = ("contact", "batch")
+    raw_id_fields = ("contact", "batch")
+    show_full_result_count = False
+
+
+@admin.register(PipelineState)
+class PipelineStateAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "reason", "message", "paused_at", "paused_until")
+    readonly_fields = ("paused", "reason", "message", "paused_at", "paused_until")
+    actions = ("resume",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_manage_pipeline_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("crmsync.manage_pipeline")
+
+    @admin.action(description="Resume sending", permissions=["manage_pipeline"])
+    def resume(self, request: HttpRequest, queryset: QuerySet[PipelineState]) -> None:
+        if services.resume_pipeline():
+            enqueue_sync()
+            self.message_user(request, "Sending resumed.")
+        else:
+            self.message_user(request, "The pipeline was not paused.", messages.WARNING)

@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_save
+
+
+class CrmSyncConfig(AppConfig):
+    name = "crmsync"
+    verbose_name = "HubSpot sync"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import checks, db, signals  # noqa: F401  (registers checks and receivers)
+        from .models import Contact
+
+        post_save.connect(signals.contact_saved, sender=Contact, dispatch_uid="crmsync_saved")

@@ -1,0 +1,293 @@
+"""A small HubSpot CRM client: plain data in, plain data out, no Django models.
+
+One ``requests.Session`` per client (and one client per process, see ``services``) so
+connections are kept alive; a timeout on every call; every error translated in ``_send`` into
+the exceptions of ``crmsync.exceptions``. POSTs are never retried here: batch/create is not
+idempotent, and deciding whether to resend is the service layer's job.
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import requests
+import urllib3.exceptions
+from requests.adapters import HTTPAdapter
+
+from . import __version__
+from .exceptions import (
+    AuthenticationError,
+    ConfigurationError,
+    ConflictError,
+    ConnectionFailedError,
+    HubSpotError,
+    LockedError,
+    MissingScopesError,
+    OutcomeUnknownError,
+    RateLimitedError,
+    RejectedError,
+    ServerError,
+)
+
+logger = logging.getLogger(__name__)
+
+USER_AGENT = f"crmsync/{__version__} (+https://github.com/crmsync/crmsync) python-requests"
+LOCKED_MIN_WAIT_SECONDS = 2.0
+
+
+Hook = Callable[[], None]
+
+
+class Limiter(Protocol):
+    def acquire(self, deadline: float | None = None) -> None: ...
+    def observe(self, headers: Mapping[str, str]) -> None: ...
+    def cool_down(self, seconds: float) -> None: ...
+
+
+@dataclass
+class BatchResponse:
+    """HubSpot's answer to a batch request, as plain data."""
+
+    http_status: int
+    status: str = ""
+    results: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    requested_at: str = ""
+    started_at: str = ""
+    completed_at: str = ""
+    correlation_id: str = ""
+    duration_ms: int = 0
+
+
+class HubSpotClient:
+    """Talks to the CRM contacts API. Thread-safe enough to share across a worker's threads:
+    the session holds no cookies and urllib3's pool is thread-safe."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        access_token: str,
+        timeout: float = 30.0,
+        api_version: str = "v3",
+        limiter: Limiter | None = None,
+        pool_size: int = 10,
+    ) -> None:
+        if not access_token:
+            raise ConfigurationError(
+                "No HubSpot access token: set HUBSPOT_ACCESS_TOKEN (CRMSYNC['ACCESS_TOKEN'])."
+            )
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigurationError(
+                f"HUBSPOT_API_BASE_URL must be an http(s) URL, got {base_url!r}."
+            )
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.api_version = api_version
+        self.limiter = limiter
+        self.session = requests.Session()
+        # No cookie ever matters to this API; refusing them keeps the shared session stateless.
+        self.session.cookies.set_policy(_RejectAllCookies())
+        # max_retries=0: never resend a POST at the transport level (it may duplicate records).
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(pool_size, 1), max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.headers.update(
+            {
+                "Authorization": f"Bearer {access_token}",
+                "User-Agent": USER_AGENT,
+                "Accept": "application/json",
+                "Content-Type": "application/json",
+            }
+        )
+
+    def __repr__(self) -> str:  # never show the token
+        return f"<HubSpotClient {self.base_url} api={self.api_version}>"
+
+    def close(self) -> None:
+        self.session.close()
+
+    # -- paths -----------------------------------------------------------------------------
+
+    def objects_path(self, object_type: str = "contacts") -> str:
+        if self.api_version == "v3":
+            return f"/crm/v3/objects/{object_type}"
+        return f"/crm/objects/{self.api_version}/{object_type}"
+
+    def properties_path(self, object_type: str = "contacts") -> str:
+        if self.api_version == "v3":
+            return f"/crm/v3/properties/{object_type}"
+        return f"/crm/properties/{self.api_version}/{object_type}"
+
+    # -- endpoints -------------------------------------------------------------------------
+
+    # ``before_send`` runs after the rate limiter let the request through and just before it
+    # is sent (the service checks its lease there); it may raise to cancel the request.
+
+    def batch_create(
+        self, inputs: Sequence[Mapping[str, Any]], before_send: Hook | None = None
+    ) -> BatchResponse:
+        path = f"{self.objects_path()}/batch/create"
+        return self._batch(path, {"inputs": list(inputs)}, before_send)
+
+    def batch_update(
+        self, inputs: Sequence[Mapping[str, Any]], before_send: Hook | None = None
+    ) -> BatchResponse:
+        path = f"{self.objects_path()}/batch/update"
+        return self._batch(path, {"inputs": list(inputs)}, before_send)
+
+    def batch_read_by_email(
+        self,
+        emails: Sequence[str],
+        properties: Sequence[str] = ("email",),
+        before_send: Hook | None = None,
+    ) -> BatchResponse:
+        body = {
+            "idProperty": "email",
+            "properties": list(properties),
+            "inputs": [{"id": e} for e in emails],
+        }
+        return self._batch(f"{self.objects_path()}/batch/read", body, before_send)
+
+    def get_properties(self) -> list[dict[str, Any]]:
+        answer, _, _ = self._send("GET", self.properties_path(), None)
+        return list((answer or {}).get("results", []))
+
+    # -- transport -------------------------------------------------------------------------
+
+    def _batch(self, path: str, body: Mapping[str, Any], before_send: Hook | None) -> BatchResponse:
+        started = time.monotonic()
+        answer, status, correlation_id = self._send("POST", path, body, before_send)
+        answer = answer or {}
+        return BatchResponse(
+            http_status=status,
+            status=str(answer.get("status", "")),
+            results=list(answer.get("results") or []),
+            errors=list(answer.get("errors") or []),
+            requested_at=str(answer.get("requestedAt", "") or ""),
+            started_at=str(answer.get("startedAt", "") or ""),
+            completed_at=str(answer.get("completedAt", "") or ""),
+            correlation_id=correlation_id,
+            duration_ms=int((time.monotonic() - started) * 1000),
+        )
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None,
+        before_send: Hook | None = None,
+    ) -> tuple[dict[str, Any] | None, int, str]:
+        """Send one request; return (parsed body, status, correlation id) or raise."""
+        if self.limiter is not None:
+            self.limiter.acquire()
+        if before_send is not None:
+            before_send()
+        url = self.base_url + path
+        data = json.dumps(body, separators=(",", ":")) if body is not None else None
+        try:
+            response = self.session.request(
+                method, url, data=data, timeout=(min(self.timeout, 10.0), self.timeout)
+            )
+        except requests.RequestException as exc:
+            raise _transport_error(exc, method, path) from None
+        if self.limiter is not None:
+            self.limiter.observe(response.headers)
+        correlation_id = response.headers.get("X-HubSpot-Correlation-Id", "")
+        parsed = _parse_json(response)
+        if response.status_code >= 400:
+            error = _http_error(response, parsed, correlation_id, method, path)
+            limited = isinstance(error, RateLimitedError) and not error.is_daily
+            if self.limiter is not None and limited:
+                self.limiter.cool_down(error.retry_after or 1.0)
+            raise error
+        return parsed, response.status_code, correlation_id
+
+
+class _RejectAllCookies(http.cookiejar.DefaultCookiePolicy):
+    def set_ok(self, cookie: Any, request: Any) -> bool:
+        return False
+
+
+def _parse_json(response: requests.Response) -> dict[str, Any] | None:
+    if not response.content:
+        return None
+    try:
+        parsed = response.json()
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        return None  # an HTTP date: rare here; fall back to our own backoff
+
+
+def _http_error(
+    response: requests.Response,
+    body: dict[str, Any] | None,
+    correlation_id: str,
+    method: str,
+    path: str,
+) -> HubSpotError:
+    status = response.status_code
+    body = body or {}
+    message = str(body.get("message") or response.reason or f"HTTP {status}")
+    category = str(body.get("category") or body.get("errorType") or "")
+    kwargs: dict[str, Any] = {
+        "status": status,
+        "category": category,
+        "sub_category": str(body.get("subCategory") or ""),
+        "correlation_id": str(body.get("correlationId") or correlation_id),
+        "body": body,
+        "method": method,
+        "url": path,
+        "retry_after": _retry_after(response),
+    }
+    if status == 401:
+        return AuthenticationError(message, **kwargs)
+    if status == 403:
+        return MissingScopesError(message, **kwargs)
+    if status == 429:
+        return RateLimitedError(message, policy_name=str(body.get("policyName") or ""), **kwargs)
+    if status == 423:
+        kwargs["retry_after"] = max(kwargs["retry_after"] or 0.0, LOCKED_MIN_WAIT_SECONDS)
+        return LockedError(message, **kwargs)
+    if status == 477 or status >= 500:
+        return ServerError(message, **kwargs)
+    if status == 409:
+        return ConflictError(message, **kwargs)
+    return RejectedError(message, **kwargs)
+
+
+def _transport_error(exc: requests.RequestException, method: str, path: str) -> HubSpotError:
+    """Was the request sent? If the connection never opened, nothing was written."""
+    reason: Any = exc.args[0] if exc.args else None
+    reason = getattr(reason, "reason", reason)
+    never_sent = isinstance(exc, requests.ConnectTimeout) or isinstance(
+        reason, urllib3.exceptions.NewConnectionError | urllib3.exceptions.ConnectTimeoutError
+    )
+    kind = type(reason).__name__ if reason is not None else type(exc).__name__
+    if never_sent:
+        return ConnectionFailedError(
+            f"could not connect to HubSpot ({kind})", method=method, url=path
+        )
+    if isinstance(exc, requests.ReadTimeout):
+        message = "no answer before the timeout; HubSpot may have written the records"
+    else:
+        message = f"connection lost after the request was sent ({kind})"
+    return OutcomeUnknownError(message, method=method, url=path)

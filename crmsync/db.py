@@ -1,0 +1,259 @@
+"""The hot-path SQL: claim a batch of due rows, write its results back.
+
+Both are one statement each on every backend, so a batch costs a constant number of queries.
+They are raw SQL because the ORM cannot express either as one statement: the claim is an
+``UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING``, and the write-back
+updates 100 rows with 100 different values, fenced by the claim token and the row's version
+(Django's ``bulk_update`` would build one CASE per row and field, about five times slower).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connection
+from django.db.backends.signals import connection_created
+from django.dispatch import receiver
+
+from .models import Contact, SyncStatus
+
+CLAIM_COLUMNS = (
+    "id",
+    "email",
+    "firstname",
+    "lastname",
+    "phone",
+    "company",
+    "lifecyclestage",
+    "properties",
+    "associations",
+    "hubspot_id",
+    "version",
+    "needs_reconcile",
+    "sync_attempts",
+)
+
+
+@dataclass
+class ClaimedRow:
+    id: int
+    email: str
+    firstname: str
+    lastname: str
+    phone: str
+    company: str
+    lifecyclestage: str
+    properties: Any
+    associations: Any
+    hubspot_id: str
+    version: int
+    needs_reconcile: bool
+    sync_attempts: int
+
+
+@dataclass
+class WriteBack:
+    """The new sync state of one row, as the service decided it."""
+
+    id: int
+    status: str
+    hubspot_id: str = ""
+    error: str = ""
+    error_category: str = ""
+    hubspot_status: str = ""
+    hubspot_created_at: dt.datetime | None = None
+    hubspot_updated_at: dt.datetime | None = None
+    attempts: int = 0
+    next_attempt_at: dt.datetime | None = None
+    needs_reconcile: bool = False
+
+
+def _table() -> str:
+    return connection.ops.quote_name(Contact._meta.db_table)
+
+
+def _is_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def claim(
+    token: uuid.UUID, limit: int, now: dt.datetime, lease_until: dt.datetime
+) -> list[ClaimedRow]:
+    """Mark up to ``limit`` due rows in flight under ``token``; return them. One statement.
+
+    On PostgreSQL, ``FOR UPDATE SKIP LOCKED`` lets any number of workers on any number of
+    hosts claim at once without waiting on or taking each other's rows. SQLite has no row
+    locks; it runs one writing statement at a time, which is just as safe.
+    """
+    table = _table()
+    skip_locked = (
+        " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    )
+    ops = connection.ops
+    token_param = token if _is_postgres() else token.hex
+    sql = (
+        f"UPDATE {table} SET sync_status = %s, claim_token = %s, lease_expires_at = %s, "
+        f"claimed_version = version, updated_at = %s "
+        f"WHERE id IN (SELECT id FROM {table} WHERE sync_status = %s AND next_attempt_at <= %s "
+        f"ORDER BY next_attempt_at, id LIMIT %s{skip_locked}) "
+        f"RETURNING {', '.join(CLAIM_COLUMNS)}"
+    )
+    params = [
+        SyncStatus.IN_FLIGHT.value,
+        token_param,
+        ops.adapt_datetimefield_value(lease_until),
+        ops.adapt_datetimefield_value(now),
+        SyncStatus.PENDING.value,
+        ops.adapt_datetimefield_value(now),
+        limit,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    claimed = []
+    for row in rows:
+        item = ClaimedRow(*row)
+        item.properties = _json(item.properties)
+        item.associations = _json(item.associations)
+        item.needs_reconcile = bool(item.needs_reconcile)
+        claimed.append(item)
+    claimed.sort(key=lambda r: r.id)
+    return claimed
+
+
+def extend_lease(token: uuid.UUID, lease_until: dt.datetime) -> int:
+    """Push the lease of every row still held under ``token``; returns how many are held."""
+    return Contact.objects.filter(claim_token=token, sync_status=SyncStatus.IN_FLIGHT).update(
+        lease_expires_at=lease_until
+    )
+
+
+_WRITE_COLUMNS = (
+    ("id", "bigint"),
+    ("status", "text"),
+    ("hubspot_id", "text"),
+    ("error", "text"),
+    ("error_category", "text"),
+    ("hubspot_status", "text"),
+    ("created_at", "timestamptz"),
+    ("updated_at", "timestamptz"),
+    ("attempts", "integer"),
+    ("next_attempt_at", "timestamptz"),
+    ("needs_reconcile", "boolean"),
+)
+
+# A row edited while its batch was in flight (version moved on) goes back to pending with
+# its attempts reset, whatever HubSpot said: the result was for older data. Only a held row
+# stays held: its create may have happened, and only an operator can say.
+_SET_CLAUSE = """
+    sync_status = CASE WHEN c.version <> c.claimed_version AND v.status <> %(held)s
+                       THEN %(pending)s ELSE v.status END,
+    hubspot_id = CASE WHEN v.hubspot_id <> '' THEN v.hubspot_id ELSE c.hubspot_id END,
+    sync_error = CASE WHEN c.version <> c.claimed_version AND v.status <> %(held)s
+                      THEN '' ELSE v.error END,
+    sync_error_category = v.error_category,
+    hubspot_status = CASE WHEN v.hubspot_status <> '' THEN v.hubspot_status
+                          ELSE c.hubspot_status END,
+    hubspot_created_at = COALESCE(v.created_at, c.hubspot_created_at),
+    hubspot_updated_at = COALESCE(v.updated_at, c.hubspot_updated_at),
+    synced_at = CASE WHEN v.status = %(synced)s THEN %(now)s ELSE c.synced_at END,
+    synced_version = CASE WHEN v.status = %(synced)s THEN c.claimed_version
+                          ELSE c.synced_version END,
+    sync_attempts = CASE WHEN c.version <> c.claimed_version THEN 0 ELSE v.attempts END,
+    next_attempt_at = CASE WHEN c.version <> c.claimed_version THEN %(now)s
+                           ELSE COALESCE(v.next_attempt_at, c.next_attempt_at) END,
+    needs_reconcile = v.needs_reconcile,
+    claim_token = NULL,
+    lease_expires_at = NULL,
+    updated_at = %(now)s
+"""
+
+
+_SET_SQLITE_ORDER = re.findall(r"%\((\w+)\)s", _SET_CLAUSE)
+_SET_SQLITE = re.sub(r"%\((\w+)\)s", "%s", _SET_CLAUSE)
+
+
+def write_back(token: uuid.UUID, rows: Sequence[WriteBack], now: dt.datetime) -> int:
+    """Apply every row's new state in one statement, only where ``token`` still holds the
+    claim. Returns how many rows were written; a row whose lease was lost is left alone."""
+    if not rows:
+        return 0
+    table = _table()
+    ops = connection.ops
+    values = [
+        (
+            r.id,
+            r.status,
+            r.hubspot_id,
+            r.error,
+            r.error_category,
+            r.hubspot_status,
+            r.hubspot_created_at,
+            r.hubspot_updated_at,
+            r.attempts,
+            r.next_attempt_at,
+            r.needs_reconcile,
+        )
+        for r in rows
+    ]
+    names = ", ".join(name for name, _ in _WRITE_COLUMNS)
+    common = {
+        "held": SyncStatus.HELD.value,
+        "pending": SyncStatus.PENDING.value,
+        "synced": SyncStatus.SYNCED.value,
+    }
+    if _is_postgres():
+        arrays = ", ".join(f"%(col{i})s::{kind}[]" for i, (_, kind) in enumerate(_WRITE_COLUMNS))
+        sql = (
+            f"UPDATE {table} AS c SET {_SET_CLAUSE} "
+            f"FROM unnest({arrays}) AS v({names}) "
+            f"WHERE c.id = v.id AND c.claim_token = %(token)s"
+        )
+        params: dict[str, Any] = {**common, "now": now, "token": token}
+        for i in range(len(_WRITE_COLUMNS)):
+            params[f"col{i}"] = [row[i] for row in values]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return int(cursor.rowcount)
+    # SQLite: a VALUES table (columns column1, column2...) renamed in a subquery, positional
+    # parameters only. Not a CTE: Python's sqlite3 reports no rowcount for "WITH ... UPDATE".
+    row_sql = "(" + ", ".join(["%s"] * len(_WRITE_COLUMNS)) + ")"
+    renamed = ", ".join(f"column{i + 1} AS {name}" for i, (name, _) in enumerate(_WRITE_COLUMNS))
+    flat: list[Any] = []
+    for row in values:
+        flat.extend(
+            ops.adapt_datetimefield_value(v) if isinstance(v, dt.datetime) else v for v in row
+        )
+    named = {**common, "now": ops.adapt_datetimefield_value(now), "token": token.hex}
+    sql = (
+        f"UPDATE {table} AS c SET {_SET_SQLITE} "
+        f"FROM (SELECT {renamed} FROM (VALUES {', '.join([row_sql] * len(values))})) AS v "
+        f"WHERE c.id = v.id AND c.claim_token = %s"
+    )
+    params_list = [named[name] for name in _SET_SQLITE_ORDER] + flat + [token.hex]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params_list)
+        return int(cursor.rowcount)
+
+
+@receiver(connection_created)
+def _raise_sqlite_parameter_limit(sender: Any, connection: Any, **kwargs: Any) -> None:
+    """Django 5.2 assumes SQLite's old limit of 999 parameters, which splits a 100-row
+    history insert into two statements. Use the limit this SQLite really has."""
+    if connection.vendor != "sqlite":
+        return
+    import sqlite3
+
+    limit = connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    if limit > connection.features.max_query_params:
+        connection.features.max_query_params = limit

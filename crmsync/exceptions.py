@@ -1,0 +1,124 @@
+"""crmsync's errors, grouped by what the caller should do next.
+
+- ``ConfigurationError``: fix the settings. It sits outside the HubSpot tree on purpose, so no
+  retry loop that catches ``HubSpotError`` can swallow it.
+- ``RetryLaterError`` (rate limited, locked, 5xx, connection refused): nothing was written;
+  try the same rows again later.
+- ``OutcomeUnknownError`` (timeout or dropped connection after the body was sent): HubSpot may
+  have written the records. Reconcile before creating again.
+- ``RejectedError`` (400, 409, other 4xx): HubSpot refused the request; retrying it as it is
+  will fail the same way.
+- ``PipelineHaltError`` (401, 403): no request will succeed until an operator acts.
+
+Every HubSpot error carries the HTTP status, HubSpot's category, message and correlation id.
+None of them ever carries the access token: messages are built from HubSpot's answer only.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+EXISTING_ID_RE = re.compile(r"Existing ID:\s*(\d+)")
+
+
+class CrmSyncError(Exception):
+    """Base of every crmsync error."""
+
+
+class ConfigurationError(CrmSyncError):
+    """crmsync is not configured to talk to HubSpot (no token, bad URL, bad setting)."""
+
+
+class HubSpotError(CrmSyncError):
+    """An answer (or the lack of one) from HubSpot that the request did not succeed."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        category: str = "",
+        sub_category: str = "",
+        correlation_id: str = "",
+        body: Any = None,
+        method: str = "",
+        url: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.category = category
+        self.sub_category = sub_category
+        self.correlation_id = correlation_id
+        self.body = body
+        self.method = method
+        self.url = url
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        parts = [f"HTTP {self.status}" if self.status else "no response"]
+        if self.category:
+            parts.append(self.category)
+        text = f"{' '.join(parts)}: {self.message}"
+        if self.correlation_id:
+            text += f" (correlation id {self.correlation_id})"
+        return text
+
+
+class RetryLaterError(HubSpotError):
+    """Nothing was written; the same request may succeed later."""
+
+
+class RateLimitedError(RetryLaterError):
+    """429. ``policy_name`` is TEN_SECONDLY_ROLLING, DAILY, or empty when HubSpot gave none."""
+
+    def __init__(self, message: str, *, policy_name: str = "", **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.policy_name = policy_name
+
+    @property
+    def is_daily(self) -> bool:
+        return self.policy_name.upper() == "DAILY"
+
+
+class LockedError(RetryLaterError):
+    """423 Locked: HubSpot is busy with heavy writes; wait at least 2 seconds."""
+
+
+class ServerError(RetryLaterError):
+    """5xx, or 477 Migration in Progress: HubSpot failed before doing the work."""
+
+
+class ConnectionFailedError(RetryLaterError):
+    """The connection could not be made, so the request was never sent."""
+
+
+class OutcomeUnknownError(HubSpotError):
+    """The request was sent but no answer came back: HubSpot may have written the records."""
+
+
+class RejectedError(HubSpotError):
+    """HubSpot refused the request (400, 404, 409, other 4xx); retrying as is fails again."""
+
+
+class ConflictError(RejectedError):
+    """409: a contact with this email already exists. ``existing_id`` when HubSpot names it."""
+
+    @property
+    def existing_id(self) -> str | None:
+        match = EXISTING_ID_RE.search(self.message)
+        return match.group(1) if match else None
+
+
+class PipelineHaltError(HubSpotError):
+    """401 or 403: every request will fail until an operator fixes the token or its scopes."""
+
+
+class AuthenticationError(PipelineHaltError):
+    """401 INVALID_AUTHENTICATION / EXPIRED_AUTHENTICATION."""
+
+
+class MissingScopesError(PipelineHaltError):
+    """403 MISSING_SCOPES: the token lacks crm.objects.contacts.write (or read)."""

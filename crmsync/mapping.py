@@ -1,0 +1,209 @@
+"""Turn local values into HubSpot's property strings, and HubSpot's answers into outcomes.
+
+Pure functions on plain data: no HTTP, no database. HubSpot takes every property value as a
+string (see docs/hubspot-api facts in the README): bools lower case, several enumeration values
+joined by ``;``, dates as midnight UTC in epoch milliseconds, datetimes as ISO 8601 UTC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from .exceptions import EXISTING_ID_RE
+
+MAX_STRING_LENGTH = 65_536
+ASSOCIATION_CATEGORIES = ("HUBSPOT_DEFINED", "USER_DEFINED", "INTEGRATOR_DEFINED")
+#: contact -> company, unlabeled; used when an association names no type.
+DEFAULT_CONTACT_COMPANY_TYPE = {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 279}
+
+# C0/C1 control characters other than tab, newline and carriage return: HubSpot's UI cannot
+# show them and they are almost always a bug upstream, so refuse them with a clear message.
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_PROPERTY_NAME_RE = re.compile(r"^[a-z0-9_]{1,100}$")
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+class MappingError(ValueError):
+    """A local value that cannot be sent to HubSpot. The message names the property."""
+
+
+def to_hubspot_value(value: Any, name: str = "value") -> str | None:
+    """Convert one Python value to HubSpot's string form; ``None`` means "leave it out"."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return _checked_string(value, name)
+    if isinstance(value, bool):  # before int: bool is an int
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float | Decimal):
+        return _decimal_text(value, name)
+    if isinstance(value, dt.datetime):
+        return _datetime_text(value)
+    if isinstance(value, dt.date):
+        return _date_text(value)
+    if isinstance(value, list | tuple | set | frozenset):
+        items = sorted(value, key=str) if isinstance(value, set | frozenset) else value
+        return _checked_string(";".join(_option_text(item, name) for item in items), name)
+    raise MappingError(f"{name}: cannot send a value of type {type(value).__name__} to HubSpot")
+
+
+def _checked_string(text: str, name: str) -> str:
+    if len(text) > MAX_STRING_LENGTH:
+        raise MappingError(
+            f"{name}: value is {len(text):,} characters; HubSpot allows at most "
+            f"{MAX_STRING_LENGTH:,}"
+        )
+    match = _CONTROL_RE.search(text)
+    if match:
+        raise MappingError(
+            f"{name}: contains control character U+{ord(match.group()):04X} at position "
+            f"{match.start()}"
+        )
+    return text
+
+
+def _decimal_text(value: float | Decimal, name: str) -> str:
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise MappingError(f"{name}: {value!r} is not a number HubSpot can store")
+        value = Decimal(repr(value))
+    if not value.is_finite():
+        raise MappingError(f"{name}: {value!r} is not a number HubSpot can store")
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def _date_text(value: dt.date) -> str:
+    midnight = dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
+    return str((midnight - _EPOCH) // dt.timedelta(milliseconds=1))
+
+
+def _datetime_text(value: dt.datetime) -> str:
+    # A naive datetime is taken as UTC (Django stores aware ones when USE_TZ is on).
+    aware = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+    return aware.strftime("%Y-%m-%dT%H:%M:%S.") + f"{aware.microsecond // 1000:03d}Z"
+
+
+def _option_text(item: Any, name: str) -> str:
+    if isinstance(item, list | tuple | set | frozenset | dict) or item is None:
+        raise MappingError(f"{name}: a multi-value list may hold only plain values")
+    text = to_hubspot_value(item, name) or ""
+    if ";" in text:
+        raise MappingError(f"{name}: option {text!r} contains ';', HubSpot's separator")
+    return text
+
+
+def build_properties(fields: Mapping[str, Any], extra: Mapping[str, Any] | None) -> dict[str, str]:
+    """Merge model fields and the free-form ``properties`` into HubSpot's property dict.
+
+    Raises ``MappingError`` naming every bad property at once, so an operator fixes a row in
+    one go.
+    """
+    problems: list[str] = []
+    out: dict[str, str] = {}
+    if extra is not None and not isinstance(extra, Mapping):
+        raise MappingError(
+            f"properties: must be a JSON object of name -> value, got {type(extra).__name__}"
+        )
+    for name, value in (extra or {}).items():
+        if not isinstance(name, str) or not _PROPERTY_NAME_RE.match(name):
+            problems.append(
+                f"{name!r}: not a HubSpot property name (lower-case letters, digits, _)"
+            )
+            continue
+        if name in fields:
+            problems.append(f"{name}: set it on the contact's own field, not in properties")
+            continue
+        _put(out, name, value, problems)
+    for name, value in fields.items():
+        _put(out, name, value if value != "" else None, problems)
+    if problems:
+        raise MappingError("; ".join(problems))
+    return out
+
+
+def _put(out: dict[str, str], name: str, value: Any, problems: list[str]) -> None:
+    try:
+        text = to_hubspot_value(value, name)
+    except MappingError as exc:
+        problems.append(str(exc))
+        return
+    if text is not None:
+        out[name] = text
+
+
+def build_associations(raw: Any) -> list[dict[str, Any]]:
+    """Validate associations given in HubSpot's shape; ``{"to": {"id": "123"}}`` alone means
+    contact -> company, unlabeled (type 279)."""
+    if raw in (None, "", []):
+        return []
+    if not isinstance(raw, list):
+        raise MappingError("associations: must be a list")
+    out = []
+    for index, item in enumerate(raw):
+        where = f"associations[{index}]"
+        if not isinstance(item, Mapping):
+            raise MappingError(f"{where}: must be an object with 'to' and 'types'")
+        to = item.get("to")
+        record_id = to.get("id") if isinstance(to, Mapping) else to
+        if isinstance(record_id, bool) or not isinstance(record_id, int | str):
+            raise MappingError(f"{where}: 'to.id' must be a HubSpot record id")
+        record_id = str(record_id).strip()
+        if not record_id.isdigit():
+            raise MappingError(f"{where}: 'to.id' {record_id!r} is not a HubSpot record id")
+        types = item.get("types") or [DEFAULT_CONTACT_COMPANY_TYPE]
+        if not isinstance(types, list):
+            raise MappingError(f"{where}: 'types' must be a list")
+        out.append({"to": {"id": record_id}, "types": [_assoc_type(t, where) for t in types]})
+    return out
+
+
+def _assoc_type(raw: Any, where: str) -> dict[str, Any]:
+    if not isinstance(raw, Mapping):
+        raise MappingError(f"{where}: each type must be an object")
+    category = raw.get("associationCategory", "HUBSPOT_DEFINED")
+    type_id = raw.get("associationTypeId")
+    if category not in ASSOCIATION_CATEGORIES:
+        raise MappingError(
+            f"{where}: associationCategory {category!r} is not one of "
+            f"{', '.join(ASSOCIATION_CATEGORIES)}"
+        )
+    if (
+        isinstance(type_id, bool)
+        or not isinstance(type_id, int | str)
+        or not str(type_id).isdigit()
+    ):
+        raise MappingError(f"{where}: associationTypeId must be a whole number")
+    return {"associationCategory": category, "associationTypeId": int(type_id)}
+
+
+def existing_id(message: str) -> str | None:
+    """HubSpot's "Contact already exists. Existing ID: 12345" -> "12345"."""
+    match = EXISTING_ID_RE.search(message or "")
+    return match.group(1) if match else None
+
+
+def error_trace_ids(error: Mapping[str, Any]) -> list[str]:
+    """The objectWriteTraceIds a 207 error names (HubSpot sends a list of strings)."""
+    context = error.get("context") or {}
+    ids = context.get("objectWriteTraceId") if isinstance(context, Mapping) else None
+    if isinstance(ids, str):
+        return [ids]
+    if isinstance(ids, Iterable):
+        return [str(i) for i in ids]
+    return []
+
+
+def error_message(error: Mapping[str, Any]) -> str:
+    """HubSpot's message for one error, with the codes and properties it names."""
+    message = str(error.get("message") or "rejected by HubSpot")
+    return message[:2000]

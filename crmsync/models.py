@@ -1,0 +1,304 @@
+"""The outbound contact queue and its sync history.
+
+Ownership of columns is split on purpose. The host project writes the contact's data (email,
+names, properties...). Only the service layer writes the sync-state columns, always with
+``QuerySet.update`` fenced by the claim token, so a ``save()`` from a stale instance never
+clobbers a sync result (see ``Contact.save``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, ClassVar
+
+from django.db import models
+from django.db.models import Case, F, Q, Value, When
+from django.db.models.functions import Now
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class SyncStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    IN_FLIGHT = "in_flight", _("In flight")
+    SYNCED = "synced", _("Synced")
+    FAILED = "failed", _("Failed")
+    #: The outcome of a create is unknown and the row has no email to look it up by: an
+    #: operator must say whether HubSpot holds it (see README, "Held contacts").
+    HELD = "held", _("Held: outcome unknown")
+
+
+#: Columns whose change means HubSpot must hear about it.
+SYNCED_FIELDS = (
+    "email",
+    "firstname",
+    "lastname",
+    "phone",
+    "company",
+    "lifecyclestage",
+    "properties",
+    "associations",
+)
+
+
+class ContactQuerySet(models.QuerySet["Contact"]):
+    def pending(self) -> ContactQuerySet:
+        return self.filter(sync_status=SyncStatus.PENDING)
+
+    def due(self, now: Any = None) -> ContactQuerySet:
+        return self.filter(
+            sync_status=SyncStatus.PENDING, next_attempt_at__lte=now or timezone.now()
+        )
+
+    def failed(self) -> ContactQuerySet:
+        return self.filter(sync_status=SyncStatus.FAILED)
+
+    def lease_expired(self, now: Any = None) -> ContactQuerySet:
+        return self.filter(
+            sync_status=SyncStatus.IN_FLIGHT, lease_expires_at__lt=now or timezone.now()
+        )
+
+    def queue_for_sync(self) -> int:
+        """Mark these rows pending and due now (rows in flight are left to their worker)."""
+        return self.exclude(sync_status=SyncStatus.IN_FLIGHT).update(
+            sync_status=SyncStatus.PENDING,
+            next_attempt_at=Now(),
+            sync_attempts=0,
+            sync_error="",
+            sync_error_category="",
+            updated_at=Now(),
+        )
+
+
+class Contact(models.Model):
+    """A contact that should exist in HubSpot."""
+
+    email = models.CharField(max_length=254, blank=True, db_index=True)
+    firstname = models.CharField(max_length=255, blank=True)
+    lastname = models.CharField(max_length=255, blank=True)
+    phone = models.CharField(max_length=64, blank=True)
+    company = models.CharField(max_length=255, blank=True)
+    lifecyclestage = models.CharField(
+        max_length=64, blank=True, help_text=_("HubSpot internal name, e.g. lead, customer.")
+    )
+    properties = models.JSONField(
+        default=dict, blank=True, help_text=_("Any other HubSpot property, by internal name.")
+    )
+    associations = models.JSONField(
+        default=list,
+        blank=True,
+        help_text=_(
+            'HubSpot associations, e.g. [{"to": {"id": "9001"}, "types": '
+            '[{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 279}]}]'
+        ),
+    )
+
+    # -- sync state: written by crmsync.services only ---------------------------------------
+    sync_status = models.CharField(
+        max_length=16,
+        choices=SyncStatus.choices,
+        default=SyncStatus.PENDING,
+        db_default=SyncStatus.PENDING,
+    )
+    hubspot_id = models.CharField(_("HubSpot id"), max_length=32, blank=True, db_index=True)
+    sync_error = models.TextField(blank=True)
+    #: HubSpot's own category (VALIDATION_ERROR, CONFLICT, RATE_LIMIT...) as free text.
+    sync_error_category = models.CharField(max_length=64, blank=True)
+    #: HubSpot's status for the last batch this row was in (e.g. COMPLETE).
+    hubspot_status = models.CharField(max_length=32, blank=True)
+    hubspot_created_at = models.DateTimeField(null=True, blank=True)
+    hubspot_updated_at = models.DateTimeField(null=True, blank=True)
+    synced_at = models.DateTimeField(null=True, blank=True)
+    sync_attempts = models.PositiveIntegerField(default=0, db_default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now, db_default=Now())
+    #: Bumped whenever a synced field changes; a result for an older version never wins.
+    version = models.PositiveIntegerField(default=1, db_default=1)
+    synced_version = models.PositiveIntegerField(default=0, db_default=0)
+    claimed_version = models.PositiveIntegerField(default=0, db_default=0)
+    claim_token = models.UUIDField(null=True, blank=True, editable=False)
+    lease_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    #: HubSpot may hold this contact already (a lost answer or an expired lease): look it up
+    #: by email before creating it again.
+    needs_reconcile = models.BooleanField(default=False, db_default=False)
+
+    created_at = models.DateTimeField(default=timezone.now, db_default=Now(), editable=False)
+    updated_at = models.DateTimeField(default=timezone.now, db_default=Now(), editable=False)
+
+    objects = ContactQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("-id",)
+        indexes: ClassVar = [
+            models.Index(
+                fields=["next_attempt_at", "id"],
+                condition=Q(sync_status="pending"),
+                name="crmsync_contact_due_idx",
+            ),
+            models.Index(
+                fields=["lease_expires_at"],
+                condition=Q(sync_status="in_flight"),
+                name="crmsync_contact_lease_idx",
+            ),
+            models.Index(fields=["sync_status", "-updated_at"], name="crmsync_contact_status_idx"),
+        ]
+        permissions: ClassVar = [
+            ("sync_contact", "Can queue contacts and sync them to HubSpot"),
+            ("manage_pipeline", "Can pause and resume the HubSpot sync"),
+        ]
+
+    def __str__(self) -> str:
+        name = f"{self.firstname} {self.lastname}".strip()
+        return self.email or name or f"contact #{self.pk}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Save the contact's data; never the sync state of a stale instance.
+
+        On an update, only the data columns are written. When a synced field changed, the
+        row's version is bumped and it is marked pending in the same statement, unless it is
+        in flight: then its worker's write-back sees the new version and sends it again.
+        """
+        adding = self._state.adding or self.pk is None
+        if adding or kwargs.get("update_fields") is not None or kwargs.get("force_insert"):
+            super().save(*args, **kwargs)
+            self._loaded_data = self._synced_data()
+            return
+        fields = [*SYNCED_FIELDS, "updated_at"]
+        self.updated_at = timezone.now()
+        changed = self.synced_fields_changed()
+        if changed:
+            self.version = F("version") + 1
+            self.sync_status = Case(
+                When(sync_status=SyncStatus.IN_FLIGHT, then=Value(SyncStatus.IN_FLIGHT)),
+                default=Value(SyncStatus.PENDING),
+            )
+            self.next_attempt_at = Now()
+            self.sync_attempts = 0
+            self.sync_error = ""
+            fields += ["version", "sync_status", "next_attempt_at", "sync_attempts", "sync_error"]
+        kwargs["update_fields"] = fields
+        super().save(*args, **kwargs)
+        self._loaded_data = self._synced_data()
+        if changed:
+            # The expressions above are not values; read back what the database decided.
+            self.refresh_from_db(fields=["version", "sync_status", "next_attempt_at"])
+        self._crmsync_changed = changed
+
+    @classmethod
+    def from_db(cls, db: str | None, field_names: Any, values: Any) -> Contact:
+        instance = super().from_db(db, field_names, values)
+        instance._loaded_data = instance._synced_data()
+        return instance
+
+    def _synced_data(self) -> dict[str, Any] | None:
+        if self.get_deferred_fields().intersection(SYNCED_FIELDS):
+            return None  # a deferred field: we cannot tell what changed (and must not load it)
+        return {name: getattr(self, name) for name in SYNCED_FIELDS}
+
+    def synced_fields_changed(self) -> bool:
+        loaded = getattr(self, "_loaded_data", None)
+        return loaded is None or loaded != self._synced_data()
+
+
+class PipelineState(models.Model):
+    """One row: whether sending is paused, until when, and why (shown in the admin)."""
+
+    class Reason(models.TextChoices):
+        NONE = "", _("Running")
+        AUTH = "auth", _("Authentication or scopes")
+        DAILY_LIMIT = "daily_limit", _("Daily API limit reached")
+        MANUAL = "manual", _("Paused by an operator")
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    paused = models.BooleanField(default=False)
+    reason = models.CharField(max_length=16, choices=Reason.choices, blank=True)
+    message = models.TextField(blank=True)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    #: For a daily limit: sending resumes by itself at this time.
+    paused_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("pipeline state")
+        verbose_name_plural = _("pipeline state")
+
+    def __str__(self) -> str:
+        return f"paused: {self.get_reason_display()}" if self.paused else "running"
+
+
+class SyncBatch(models.Model):
+    """One HubSpot request and its answer. Append-only."""
+
+    class Endpoint(models.TextChoices):
+        CREATE = "create", "batch/create"
+        UPDATE = "update", "batch/update"
+        READ = "read", "batch/read"
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    endpoint = models.CharField(max_length=16, choices=Endpoint.choices)
+    path = models.CharField(max_length=200)
+    input_count = models.PositiveIntegerField(default=0)
+    success_count = models.PositiveIntegerField(default=0)
+    error_count = models.PositiveIntegerField(default=0)
+    #: None when no answer came back (timeout, dropped connection).
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    hubspot_status = models.CharField(max_length=32, blank=True)
+    error_category = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+    requested_at = models.CharField(max_length=40, blank=True)
+    started_at = models.CharField(max_length=40, blank=True)
+    completed_at = models.CharField(max_length=40, blank=True)
+    correlation_id = models.CharField(max_length=64, blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    #: The JSON body sent (inputs with their trace ids); never holds the token.
+    request_body = models.TextField(blank=True)
+    claim_token = models.UUIDField(null=True, blank=True)
+    worker = models.CharField(max_length=128, blank=True)
+
+    class Meta:
+        ordering = ("-id",)
+        verbose_name = _("sync batch")
+        verbose_name_plural = _("sync batches")
+
+    def __str__(self) -> str:
+        return f"{self.get_endpoint_display()} #{self.pk} ({self.http_status or 'no answer'})"
+
+
+class SyncAttempt(models.Model):
+    """What happened to one contact in one attempt. Append-only."""
+
+    class Outcome(models.TextChoices):
+        CREATED = "created", _("Created")
+        UPDATED = "updated", _("Updated")
+        LINKED = "linked", _("Linked to existing")
+        FAILED = "failed", _("Failed")
+        RETRY = "retry", _("Will retry")
+        UNKNOWN = "unknown", _("Outcome unknown")
+        HELD = "held", _("Held")
+        SUPERSEDED = "superseded", _("Edited meanwhile; sent again")
+
+    created_at = models.DateTimeField(default=timezone.now)
+    batch = models.ForeignKey(
+        SyncBatch, null=True, blank=True, on_delete=models.CASCADE, related_name="attempts"
+    )
+    contact = models.ForeignKey(
+        Contact, null=True, on_delete=models.SET_NULL, related_name="sync_attempts_log"
+    )
+    email = models.CharField(max_length=254, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    hubspot_id = models.CharField(max_length=32, blank=True)
+    error_category = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+    trace_id = models.CharField(max_length=64, blank=True)
+    version = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ("-id",)
+        indexes: ClassVar = [
+            models.Index(fields=["contact", "-id"], name="crmsync_attempt_contact_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email or self.contact_id}: {self.get_outcome_display()}"
+
+
+def new_claim_token() -> uuid.UUID:
+    return uuid.uuid4()

@@ -1,0 +1,445 @@
+"""Routing and the per-request pipeline, independent of the HTTP server that carries it.
+
+Order of checks on HubSpot's paths: bearer token (401), rate limits (429; search has its own
+limit and no headers), scopes (403), faults that answer before any work (5xx, 423, 477), the
+work itself, then faults after the commit (dropped connection, late answer). Latency is added
+to every answer on HubSpot's paths.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+from .config import ConfigError, SandboxConfig
+from .contacts import ContactsApi
+from .errors import CONFLICT, OBJECT_NOT_FOUND, VALIDATION_ERROR, ApiError
+from .faults import NO_FAULTS, FaultInjector, FaultPlan
+from .properties import PropertyDefinitionError, normalize_email, property_from_api
+from .ratelimit import DAILY, SECONDLY, TEN_SECONDLY, RateLimiter
+from .stats import Stats
+from .store import Store, now_iso
+
+JSON_TYPE = "application/json;charset=utf-8"
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+_OBJECTS_RE = re.compile(
+    r"/crm/(?:v3/objects|objects/\d{4}-\d{2})/(contacts|companies)(?:/([^/]+)(?:/([^/]+))?)?/?"
+)
+_PROPERTIES_RE = re.compile(
+    r"/crm/(?:v3/properties|properties/\d{4}-\d{2})/contacts(?:/([^/]+))?/?"
+)
+_CONTROL_PREFIX = "/_sandbox/"
+
+_WRITE_SCOPE = "crm.objects.contacts.write"
+_READ_SCOPE = "crm.objects.contacts.read"
+_BATCH_ENDPOINTS = frozenset(("create", "update", "upsert", "read", "archive"))
+_WRITE_ENDPOINTS = frozenset(("create", "update", "upsert", "archive", "properties.create"))
+
+_AUTH_MESSAGE = (
+    "Authentication credentials not found. This API supports OAuth 2.0 authentication and you "
+    "can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview"
+)
+_RATE_MESSAGES = {
+    TEN_SECONDLY: "You have reached your ten_secondly_rolling limit.",
+    DAILY: "You have reached your daily limit.",
+    SECONDLY: "You have reached your secondly limit.",
+}
+_GATEWAY_HTML = (
+    "<html><head><title>{code}</title></head><body><h1>{code} {reason}</h1></body></html>"
+)
+
+
+Handler = Callable[[Any, SandboxConfig], tuple[int, Any]]
+
+
+@dataclass(slots=True)
+class Response:
+    status: int
+    body: bytes = b""
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    content_type: str = JSON_TYPE
+    #: Seconds to wait before answering (latency_ms).
+    delay: float = 0.0
+    #: After the commit: "drop" the connection, or answer "slow"ly.
+    after: str | None = None
+    slow_seconds: float = 0.0
+
+
+class SandboxApp:
+    """HubSpot's contacts API over an in-memory store, plus the ``/_sandbox/`` control API."""
+
+    def __init__(self, token: str, config: SandboxConfig) -> None:
+        self.token = token
+        self._bearer = f"Bearer {token}"
+        self.initial_config = config
+        self.config = config
+        self._config_lock = threading.Lock()
+        self.store = Store()
+        self.limiter = RateLimiter()
+        self.faults = FaultInjector(config.seed)
+        self.stats = Stats()
+        self.contacts_api = ContactsApi(self.store, self.stats, self.faults.shuffle)
+        self.store.reset(config.custom_properties, config.companies)
+
+    # --- configuration and inspection -----------------------------------------------------
+
+    def configure(self, **options: Any) -> SandboxConfig:
+        with self._config_lock:
+            config = self.config.replace(**options)
+            # Custom properties and companies are checked before anything changes.
+            new_properties = [property_from_api(p) for p in options.get("custom_properties", ())]
+            self.config = config
+        if "seed" in options:
+            self.faults.reseed(config.seed)
+        for prop in new_properties:
+            self.store.add_property(prop, replace=True)
+        if "companies" in options:
+            for company_id, name in config.companies:
+                if company_id not in self.store.companies:
+                    self.store.add_company(company_id, name)
+        return config
+
+    def reset(self, *, restore_config: bool) -> None:
+        with self._config_lock:
+            if restore_config:
+                self.config = self.initial_config
+            config = self.config
+        self.store.reset(config.custom_properties, config.companies)
+        self.limiter.reset()
+        self.stats.reset()
+        self.faults.reseed(config.seed)
+
+    def contacts(self) -> list[dict[str, Any]]:
+        with self.store.lock:
+            return [c.to_record() for c in self.store.contacts.values()]
+
+    def contact_by_email(self, email: str) -> dict[str, Any] | None:
+        with self.store.lock:
+            contact = self.store.find(email, "email")
+            return contact.to_record() if contact is not None else None
+
+    def add_contact(self, properties: Mapping[str, Any]) -> str:
+        """Store a contact as given (no validation, no rate limit); email must be free."""
+        props = {str(k): str(v) for k, v in properties.items() if v is not None and v != ""}
+        if "email" in props:
+            props["email"] = normalize_email(props["email"])
+        with self.store.lock:
+            email = props.get("email")
+            existing = self.store.owner_of_email(email) if email else None
+            if existing:
+                raise ValueError(f"Contact already exists. Existing ID: {existing}")
+            stamp = now_iso()
+            contact = self.store.insert(self.store.allocate_id(), props, stamp)
+            if "createdate" in properties:
+                contact.created_at = str(properties["createdate"])
+            return contact.id
+
+    def stats_snapshot(self) -> dict[str, Any]:
+        snapshot = self.stats.snapshot(self.limiter.max_in_window, self.limiter.daily_used)
+        # CPU of the whole process: meaningful when the sandbox runs alone (CLI, benchmarks).
+        snapshot["process_cpu_seconds"] = round(time.process_time(), 3)
+        return snapshot
+
+    # --- the pipeline ---------------------------------------------------------------------
+
+    def handle(
+        self, method: str, target: str, header: Callable[[str], str | None], body: bytes
+    ) -> Response:
+        """Answer one request; ``header`` looks up a request header by its lower-case name."""
+        path, _, query = target.partition("?")
+        correlation_id = str(uuid.uuid4())
+        if path.startswith(_CONTROL_PREFIX):
+            response = self._control(method, path[len(_CONTROL_PREFIX) :], query, body)
+        else:
+            response = self._hubspot(method, path, query, header, body, correlation_id)
+        response.headers.append(("X-HubSpot-Correlation-Id", correlation_id))
+        return response
+
+    def _hubspot(
+        self,
+        method: str,
+        path: str,
+        query: str,
+        header: Callable[[str], str | None],
+        body: bytes,
+        correlation_id: str,
+    ) -> Response:
+        config = self.config
+        endpoint, handler = self._route(method, path, query)
+        delay = config.latency_ms / 1000.0
+        if header("authorization") != self._bearer:
+            self.stats.request(endpoint, 401)
+            return _error(401, _AUTH_MESSAGE, "INVALID_AUTHENTICATION", correlation_id, delay)
+        headers: list[tuple[str, str]] = []
+        if endpoint == "search":
+            if not self.limiter.check_search(config.search_rate_limit):
+                return self._rate_limited(SECONDLY, 1, [], correlation_id, config, endpoint)
+        else:
+            verdict = self.limiter.check(
+                config.rate_limit_max, config.rate_limit_interval_ms, config.daily_limit
+            )
+            headers = verdict.headers()
+            if verdict.policy is not None:
+                return self._rate_limited(
+                    verdict.policy, verdict.retry_after, headers, correlation_id, config, endpoint
+                )
+        if config.missing_scopes and endpoint in _SCOPED_ENDPOINTS:
+            scope = _WRITE_SCOPE if endpoint in _WRITE_ENDPOINTS else _READ_SCOPE
+            self.stats.request(endpoint, 403)
+            response = _error(
+                403,
+                "This app hasn't been granted all required scopes to make this call.",
+                "MISSING_SCOPES",
+                correlation_id,
+                delay,
+                errors=[
+                    {
+                        "message": "One or more of the following scopes are required.",
+                        "context": {"requiredGranularScopes": [scope]},
+                    }
+                ],
+            )
+            response.headers.extend(headers)
+            return response
+        plan: FaultPlan = NO_FAULTS
+        if endpoint in config.fault_endpoints:
+            plan = self.faults.plan(config)
+            if plan.before_work is not None:
+                response = self._fault_before_work(plan.before_work, correlation_id, config)
+                response.headers.extend(headers)
+                response.delay = delay
+                self.stats.request(endpoint, response.status)
+                return response
+        try:
+            payload: Any = None
+            if method == "POST":
+                payload = _decode(body)
+            status, answer = handler(payload, config)
+        except ApiError as exc:
+            status, answer = exc.status, exc.body(correlation_id)
+        response = Response(status, b"" if answer is None else _encode(answer).encode(), headers)
+        response.delay = delay
+        if plan.after_commit is not None and status < 300:
+            self.stats.fault(f"{plan.after_commit}_after_commit")
+            response.after = plan.after_commit
+            response.slow_seconds = config.slow_after_commit_seconds
+        self.stats.request(endpoint, "dropped" if response.after == "drop" else status)
+        return response
+
+    def _rate_limited(
+        self,
+        policy: str,
+        retry_after: int,
+        headers: list[tuple[str, str]],
+        correlation_id: str,
+        config: SandboxConfig,
+        endpoint: str,
+    ) -> Response:
+        self.stats.rate_limited(policy)
+        self.stats.request(endpoint, 429)
+        body = {
+            "status": "error",
+            "message": _RATE_MESSAGES[policy],
+            "errorType": "RATE_LIMIT",
+            "correlationId": correlation_id,
+            "policyName": policy,
+        }
+        response = Response(429, _encode(body).encode(), headers, delay=config.latency_ms / 1000)
+        if config.retry_after_on_429:
+            response.headers.append(("Retry-After", str(retry_after)))
+        return response
+
+    def _fault_before_work(
+        self, status: int, correlation_id: str, config: SandboxConfig
+    ) -> Response:
+        self.stats.fault(str(status))
+        if status in (502, 504):
+            # Gateway errors come from HubSpot's edge as HTML, not JSON.
+            reason = "Bad Gateway" if status == 502 else "Gateway Timeout"
+            page = _GATEWAY_HTML.format(code=status, reason=reason)
+            return Response(status, page.encode(), content_type="text/html;charset=utf-8")
+        if status == 503:
+            return _error(503, "Service Unavailable", "SERVICE_UNAVAILABLE", correlation_id, 0.0)
+        if status == 423:
+            return _error(
+                423,
+                "The resource is locked by a concurrent write. Retry after at least 2 seconds.",
+                "LOCKED",
+                correlation_id,
+                0.0,
+            )
+        response = _error(
+            477, "Migration in progress. Retry later.", "MIGRATION_IN_PROGRESS", correlation_id, 0.0
+        )
+        response.headers.append(("Retry-After", str(config.fault_477_retry_after_seconds)))
+        return response
+
+    # --- routing ----------------------------------------------------------------------------
+
+    def _route(self, method: str, path: str, query: str) -> tuple[str, Handler]:
+        api = self.contacts_api
+        match = _OBJECTS_RE.fullmatch(path)
+        if match:
+            kind, first, second = match.groups()
+            if kind == "contacts":
+                if method == "POST" and first == "batch" and second in _BATCH_ENDPOINTS:
+                    return second, getattr(api, second)
+                if method == "POST" and first == "search" and second is None:
+                    return "search", api.search
+                if method == "GET" and first and second is None and first != "batch":
+                    return "get", lambda _p, _c: api.get(first, parse_qs(query))
+            elif method == "GET" and first and second is None:
+                return "companies.get", lambda _p, _c: self._get_company(first)
+            return "unknown", _not_found(method, path)
+        match = _PROPERTIES_RE.fullmatch(path)
+        if match:
+            name = match.group(1)
+            if name is None and method == "GET":
+                return "properties.list", lambda _p, _c: self._list_properties()
+            if name is None and method == "POST":
+                return "properties.create", lambda p, _c: self._create_property(p)
+            if name is not None and method == "GET":
+                return "properties.get", lambda _p, _c: self._get_property(name)
+        return "unknown", _not_found(method, path)
+
+    def _list_properties(self) -> tuple[int, Any]:
+        return 200, {"results": [p.to_api() for p in self.store.properties.values()]}
+
+    def _get_property(self, name: str) -> tuple[int, Any]:
+        prop = self.store.properties.get(name)
+        if prop is None:
+            raise ApiError(
+                404, f"Unable to find property {name} for object type 0-1", OBJECT_NOT_FOUND
+            )
+        return 200, prop.to_api()
+
+    def _create_property(self, payload: Any) -> tuple[int, Any]:
+        try:
+            prop = property_from_api(payload)
+        except PropertyDefinitionError as exc:
+            raise ApiError(400, str(exc), VALIDATION_ERROR) from exc
+        if not self.store.add_property(prop):
+            raise ApiError(409, f"Property named '{prop.name}' already exists.", CONFLICT)
+        return 201, prop.to_api()
+
+    def _get_company(self, company_id: str) -> tuple[int, Any]:
+        company = self.store.companies.get(company_id)
+        if company is None:
+            raise ApiError(404, "resource not found", OBJECT_NOT_FOUND)
+        return 200, company
+
+    # --- /_sandbox/ control API -------------------------------------------------------------
+
+    def _control(self, method: str, name: str, query: str, body: bytes) -> Response:
+        try:
+            payload = _decode(body) if body else None
+            status, answer = self._control_answer(method, name.rstrip("/"), query, payload)
+        except ApiError as exc:
+            status, answer = exc.status, {"status": "error", "message": exc.message}
+        except (ConfigError, PropertyDefinitionError, ValueError) as exc:
+            status, answer = 400, {"status": "error", "message": str(exc)}
+        return Response(status, _encode(answer).encode())
+
+    def _control_answer(self, method: str, name: str, query: str, payload: Any) -> tuple[int, Any]:
+        if (method, name) == ("GET", "contacts"):
+            emails = parse_qs(query).get("email")
+            if emails:
+                email = emails[0]
+                found = self.contact_by_email(email)
+                return 200, {"results": [found] if found else []}
+            return 200, {"results": self.contacts()}
+        if (method, name) == ("POST", "contacts"):
+            items = payload.get("contacts") if isinstance(payload, dict) else payload
+            if not isinstance(items, list):
+                raise ApiError(400, 'body must be {"contacts": [{property: value}, ...]}')
+            ids = []
+            for item in items:
+                props = item.get("properties", item) if isinstance(item, dict) else None
+                if not isinstance(props, dict):
+                    raise ApiError(400, "each contact must be an object of properties")
+                try:
+                    ids.append(self.add_contact(props))
+                except ValueError as exc:
+                    raise ApiError(409, str(exc)) from exc
+            return 201, {"ids": ids}
+        if (method, name) == ("GET", "companies"):
+            return 200, {"results": list(self.store.companies.values())}
+        if (method, name) == ("POST", "companies"):
+            if not isinstance(payload, dict):
+                raise ApiError(400, 'body must be {"id"?: str, "name": str}')
+            raw_id = payload.get("id")
+            company_id = self.store.add_company(
+                None if raw_id is None else str(raw_id), str(payload.get("name", ""))
+            )
+            return 201, {"id": company_id}
+        if (method, name) == ("GET", "stats"):
+            return 200, self.stats_snapshot()
+        if (method, name) == ("GET", "config"):
+            return 200, self.config.to_dict()
+        if (method, name) == ("POST", "config"):
+            if not isinstance(payload, dict):
+                raise ApiError(400, "body must be an object of options")
+            return 200, self.configure(**payload).to_dict()
+        if (method, name) == ("POST", "reset"):
+            restore = bool(payload.get("restore_config")) if isinstance(payload, dict) else False
+            self.reset(restore_config=restore)
+            return 200, {"status": "ok", "config": self.config.to_dict()}
+        if (method, name) == ("GET", "health"):
+            return 200, {"status": "ok"}
+        raise ApiError(404, f"no sandbox control endpoint {method} /_sandbox/{name}")
+
+
+_SCOPED_ENDPOINTS = frozenset(
+    (
+        "create",
+        "update",
+        "upsert",
+        "read",
+        "archive",
+        "get",
+        "search",
+        "properties.list",
+        "properties.get",
+        "properties.create",
+    )
+)
+
+
+def _decode(body: bytes) -> Any:
+    try:
+        return json.loads(body) if body else None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ApiError(400, f"Invalid input JSON: {exc}") from exc
+
+
+def _not_found(method: str, path: str) -> Handler:
+    def handler(_payload: Any, _config: SandboxConfig) -> tuple[int, Any]:
+        raise ApiError(404, f"No such endpoint: {method} {path}", OBJECT_NOT_FOUND)
+
+    return handler
+
+
+def _error(
+    status: int,
+    message: str,
+    category: str,
+    correlation_id: str,
+    delay: float,
+    **extra: Any,
+) -> Response:
+    body = {
+        "status": "error",
+        "message": message,
+        "correlationId": correlation_id,
+        "category": category,
+    }
+    body.update(extra)
+    return Response(status, _encode(body).encode(), delay=delay)

@@ -1,0 +1,159 @@
+"""Every switch of the sandbox, in one dataclass that can be changed while it runs."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CONFLICT_MODES = ("per_input", "batch")
+#: Endpoint names that faults can apply to (see ``SandboxConfig.fault_endpoints``).
+FAULTABLE_ENDPOINTS = ("create", "update", "upsert", "read", "archive", "get", "search")
+
+DEFAULT_COMPANIES: tuple[tuple[str, str], ...] = (
+    ("9001", "Acme Corporation"),
+    ("9002", "Globex"),
+    ("9003", "Initech"),
+    ("9004", "Umbrella"),
+    ("9005", "Hooli"),
+)
+
+
+class ConfigError(ValueError):
+    """An unknown option or a value of the wrong kind."""
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """Options of a running sandbox. Frozen: change it with ``SandboxServer.configure``."""
+
+    #: Rolling window of the "ten secondly" limit: at most this many requests ...
+    rate_limit_max: int = 190
+    #: ... in any window of this many milliseconds.
+    rate_limit_interval_ms: int = 10_000
+    #: Requests per UTC day before 429 with policy ``DAILY``.
+    daily_limit: int = 1_000_000
+    #: Send ``Retry-After`` (seconds) on 429 answers; HubSpot's behaviour here is unknown.
+    retry_after_on_429: bool = True
+    #: Search's own limit, per rolling second (HubSpot: about 5).
+    search_rate_limit: int = 5
+    #: Milliseconds before a write becomes visible to search (search lags the writes).
+    search_lag_ms: int = 0
+    #: Shuffle batch results, as HubSpot does not keep input order.
+    shuffle_results: bool = True
+    #: Put each input's ``objectWriteTraceId`` on its result (HubSpot's example does not).
+    echo_trace_ids: bool = False
+    #: With trace ids, an existing email is a per-input 207 error ("per_input") or fails the
+    #: whole batch with 409 ("batch"). Without trace ids it always fails the whole batch.
+    conflict_mode: str = "per_input"
+    #: Answer 403 MISSING_SCOPES to every contacts call.
+    missing_scopes: bool = False
+    #: Fault rates, each 0..1, drawn from its own seeded generator.
+    fault_5xx_rate: float = 0.0
+    fault_423_rate: float = 0.0
+    fault_477_rate: float = 0.0
+    #: ``Retry-After`` of a 477 Migration in Progress.
+    fault_477_retry_after_seconds: int = 1
+    #: Write the records, then close the connection without an answer.
+    drop_after_commit_rate: float = 0.0
+    #: Write the records, then answer only after ``slow_after_commit_seconds``.
+    slow_after_commit_rate: float = 0.0
+    slow_after_commit_seconds: float = 35.0
+    #: Added to every answer on HubSpot's paths.
+    latency_ms: float = 0.0
+    #: Which endpoints the faults apply to.
+    fault_endpoints: tuple[str, ...] = ("create", "update", "upsert")
+    #: Seed of the fault and shuffle generators, so runs repeat.
+    seed: int = 0
+    #: Custom contact property definitions, as ``POST /crm/v3/properties/contacts`` bodies.
+    custom_properties: tuple[Mapping[str, Any], ...] = ()
+    #: Companies present at start and after a reset: (id, name) pairs.
+    companies: tuple[tuple[str, str], ...] = DEFAULT_COMPANIES
+
+    def __post_init__(self) -> None:
+        if self.conflict_mode not in CONFLICT_MODES:
+            raise ConfigError(f"conflict_mode must be one of {CONFLICT_MODES}")
+        for name in (
+            "fault_5xx_rate",
+            "fault_423_rate",
+            "fault_477_rate",
+            "drop_after_commit_rate",
+            "slow_after_commit_rate",
+        ):
+            rate = getattr(self, name)
+            if not 0.0 <= rate <= 1.0:
+                raise ConfigError(f"{name} must be between 0 and 1, not {rate}")
+        for name in (
+            "rate_limit_max",
+            "rate_limit_interval_ms",
+            "daily_limit",
+            "search_rate_limit",
+        ):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1")
+        unknown = set(self.fault_endpoints) - set(FAULTABLE_ENDPOINTS)
+        if unknown:
+            raise ConfigError(
+                f"fault_endpoints: unknown {sorted(unknown)}; use {FAULTABLE_ENDPOINTS}"
+            )
+
+    def replace(self, **options: Any) -> SandboxConfig:
+        """A copy with ``options`` changed, values coerced from JSON-ish input."""
+        fields = {f.name: f for f in dataclasses.fields(self)}
+        unknown = set(options) - set(fields)
+        if unknown:
+            raise ConfigError(f"unknown sandbox option(s): {', '.join(sorted(unknown))}")
+        coerced = {
+            name: _coerce(name, fields[name].default, value) for name, value in options.items()
+        }
+        return dataclasses.replace(self, **coerced)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["custom_properties"] = [dict(p) for p in self.custom_properties]
+        out["companies"] = [list(c) for c in self.companies]
+        out["fault_endpoints"] = list(self.fault_endpoints)
+        return out
+
+
+def _coerce(name: str, default: Any, value: Any) -> Any:
+    if name == "custom_properties":
+        if not isinstance(value, list | tuple) or not all(isinstance(p, Mapping) for p in value):
+            raise ConfigError("custom_properties must be a list of property definitions")
+        return tuple(value)
+    if name == "companies":
+        try:
+            return tuple((str(c[0]), str(c[1])) for c in value)
+        except (TypeError, IndexError) as exc:
+            raise ConfigError("companies must be a list of [id, name] pairs") from exc
+    if name == "fault_endpoints":
+        if isinstance(value, str):
+            value = [v for v in value.split(",") if v]
+        return tuple(str(v) for v in value)
+    try:
+        if isinstance(default, bool):
+            if isinstance(value, str):
+                return value.lower() in ("1", "true", "yes", "on")
+            return bool(value)
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+        if isinstance(default, str):
+            return str(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{name}: {value!r} is not a valid {type(default).__name__}") from exc
+    return value
+
+
+def load_custom_properties(path: str | Path) -> tuple[Mapping[str, Any], ...]:
+    """Read a JSON file holding a list of property definitions (or ``{"results": [...]}``)."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    if isinstance(data, Mapping):
+        data = data.get("results", [])
+    if not isinstance(data, list):
+        raise ConfigError(f"{path}: expected a JSON list of property definitions")
+    return tuple(data)

@@ -1,0 +1,545 @@
+"""The contacts endpoints: batch create/update/upsert/read/archive, get one, and search.
+
+Each write runs in three steps: validate every input against the property definitions
+(outside the store lock), then, under the lock, check emails and ids against the store and
+the earlier inputs of the same batch, then write. Without a unique ``objectWriteTraceId`` on
+every input, the first failed input fails the whole batch and nothing is written, which is what
+HubSpot documents for v1 and integrations report for v3.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .config import SandboxConfig
+from .errors import OBJECT_NOT_FOUND, VALIDATION_ERROR, ApiError, InputError
+from .properties import (
+    FAST_EMAIL,
+    FAST_OPTION,
+    FAST_TEXT,
+    MAX_STRING_LENGTH,
+    PropertyDef,
+    PropertyError,
+    check_value,
+    is_valid_email,
+    normalize_email,
+    unknown_property,
+)
+from .stats import Stats
+from .store import DEFAULT_READ_PROPERTIES, Contact, Store, now_iso
+
+MAX_BATCH_INPUTS = 100
+CONTACT_TO_COMPANY_TYPE_IDS = frozenset((1, 279))
+READ_NOT_FOUND_MESSAGE = (
+    "Could not get some CONTACT objects, they may be deleted or not exist. "
+    "Check that ids are valid."
+)
+SEARCH_MAX_LIMIT = 200
+
+Shuffle = Callable[[list[Any]], None]
+Json = dict[str, Any]
+
+
+def _batch_inputs(payload: Any) -> list[Any]:
+    if not isinstance(payload, dict) or not isinstance(payload.get("inputs"), list):
+        raise ApiError(400, "Invalid input JSON: the body must be an object with a list of inputs.")
+    inputs: list[Any] = payload["inputs"]
+    if len(inputs) > MAX_BATCH_INPUTS:
+        raise ApiError(
+            400,
+            f"The maximum number of inputs supported in a batch is {MAX_BATCH_INPUTS}. "
+            f"{len(inputs)} inputs were provided.",
+        )
+    for item in inputs:
+        if not isinstance(item, dict):
+            raise ApiError(400, "Invalid input JSON: each input must be an object.")
+    return inputs
+
+
+def _trace_ids(inputs: list[Json]) -> tuple[list[str | None], bool]:
+    """Each input's trace id, and whether all are present, strings and unique (207 mode)."""
+    traces = [item.get("objectWriteTraceId") for item in inputs]
+    clean = [t if isinstance(t, str) and t else None for t in traces]
+    unique = all(clean) and len(set(clean)) == len(clean)
+    return clean, unique
+
+
+def _validate(
+    defs: Mapping[str, PropertyDef], properties: Any, *, keep_empty: bool
+) -> tuple[dict[str, str], list[PropertyError]]:
+    if properties is None:
+        return {}, []
+    if not isinstance(properties, dict):
+        return {}, [PropertyError("properties", "INVALID_TYPE", "properties must be an object")]
+    clean: dict[str, str] = {}
+    errors: list[PropertyError] = []
+    for name, value in properties.items():
+        prop = defs.get(name)
+        if prop is None:
+            errors.append(unknown_property(name))
+            continue
+        # Shortcuts for the common valid values; everything else takes the full check.
+        fast = prop.fast
+        if fast and value and type(value) is str:
+            if fast == FAST_TEXT and len(value) <= MAX_STRING_LENGTH:
+                clean[name] = value
+                continue
+            if fast == FAST_OPTION and value in prop.option_values:
+                clean[name] = value
+                continue
+            if fast == FAST_EMAIL and is_valid_email(value):
+                clean[name] = value.lower()
+                continue
+        stored, error = check_value(prop, value)
+        if error is not None:
+            errors.append(error)
+        elif stored or keep_empty:
+            clean[name] = stored or ""
+    return clean, errors
+
+
+def _duplicate_ids(keys: list[str]) -> None:
+    seen: set[str] = set()
+    dupes = []
+    for key in keys:
+        if key in seen:
+            dupes.append(key)
+        seen.add(key)
+    if dupes:
+        raise ApiError(
+            400, f"Duplicate IDs found in batch input: {sorted(set(dupes))}. IDs must be unique"
+        )
+
+
+class ContactsApi:
+    def __init__(self, store: Store, stats: Stats, shuffle: Shuffle) -> None:
+        self.store = store
+        self.stats = stats
+        self.shuffle = shuffle
+
+    # --- shared --------------------------------------------------------------------------
+
+    def _associations(self, raw: Any) -> tuple[list[Json], InputError | None]:
+        if raw is None:
+            return [], None
+        if not isinstance(raw, list):
+            return [], InputError(400, VALIDATION_ERROR, "associations must be a list")
+        out = []
+        companies = self.store.companies
+        for assoc in raw:
+            to = assoc.get("to") if isinstance(assoc, dict) else None
+            to_id = to.get("id") if isinstance(to, dict) else None
+            types = assoc.get("types") if isinstance(assoc, dict) else None
+            if to_id is None or not isinstance(types, list) or not types:
+                return [], InputError(
+                    400, VALIDATION_ERROR, "Each association needs to.id and a list of types"
+                )
+            to_id = str(to_id)
+            for kind in types:
+                category = kind.get("associationCategory") if isinstance(kind, dict) else None
+                type_id = kind.get("associationTypeId") if isinstance(kind, dict) else None
+                if category != "HUBSPOT_DEFINED" or type_id not in CONTACT_TO_COMPANY_TYPE_IDS:
+                    return [], InputError(
+                        400,
+                        VALIDATION_ERROR,
+                        f"Association type {category}/{type_id} is not valid from CONTACT to "
+                        "COMPANY: use HUBSPOT_DEFINED 279 (unlabeled) or 1 (primary)",
+                        context={"toObjectId": [to_id]},
+                    )
+            if to_id not in companies:
+                return [], InputError(
+                    400,
+                    VALIDATION_ERROR,
+                    f"Association target COMPANY with id {to_id} does not exist",
+                    context={"toObjectId": [to_id]},
+                )
+            out.append({"to": {"id": to_id}, "types": types})
+        return out, None
+
+    def _answer(
+        self,
+        config: SandboxConfig,
+        results: list[Json],
+        errors: list[Json],
+        started: str,
+        ok_status: int,
+    ) -> tuple[int, Json]:
+        if config.shuffle_results and len(results) > 1:
+            self.shuffle(results)
+        body: Json = {"status": "COMPLETE", "results": results}
+        if errors:
+            body["numErrors"] = len(errors)
+            body["errors"] = errors
+        body["startedAt"] = started
+        body["completedAt"] = now_iso()
+        return (207 if errors else ok_status), body
+
+    @staticmethod
+    def _settle(
+        outcomes: list[Any], traces: list[str | None], multi: bool, config: SandboxConfig
+    ) -> list[Json]:
+        """Raise for a batch that fails as a whole, else return the per-input errors."""
+        failed = [
+            (o, t) for o, t in zip(outcomes, traces, strict=True) if isinstance(o, InputError)
+        ]
+        if not failed:
+            return []
+        if config.conflict_mode == "batch":
+            for error, _ in failed:
+                if error.status == 409:
+                    raise error.whole()
+        if not multi:
+            for error, _ in failed:
+                if not error.partial_always:
+                    raise error.whole()
+        return [error.per_input(trace) for error, trace in failed]
+
+    def _result(self, contact: Contact, trace: str | None, config: SandboxConfig) -> Json:
+        result = contact.to_api()
+        if config.echo_trace_ids and trace is not None:
+            result["objectWriteTraceId"] = trace
+        return result
+
+    # --- batch/create ----------------------------------------------------------------------
+
+    def create(self, payload: Any, config: SandboxConfig) -> tuple[int, Json]:
+        started = now_iso()
+        inputs = _batch_inputs(payload)
+        traces, multi = _trace_ids(inputs)
+        defs = self.store.properties
+        prepared: list[Any] = []
+        for item in inputs:
+            clean, errors = _validate(defs, item.get("properties"), keep_empty=False)
+            if errors:
+                prepared.append(InputError.invalid_properties(errors))
+                continue
+            raw_associations = item.get("associations")
+            if raw_associations is None:
+                prepared.append((clean, None))
+                continue
+            associations, assoc_error = self._associations(raw_associations)
+            prepared.append(assoc_error or (clean, associations))
+        if not multi:
+            for p in prepared:
+                if isinstance(p, InputError):
+                    raise p.whole()
+        store = self.store
+        results: list[Json] = []
+        with store.lock:
+            outcomes: list[Any] = []
+            batch_emails: dict[str, str] = {}
+            owner_of_email = store.owner_of_email
+            for p in prepared:
+                if isinstance(p, InputError):
+                    outcomes.append(p)
+                    continue
+                email = p[0].get("email")
+                if email:
+                    existing = owner_of_email(email) or batch_emails.get(email)
+                    if existing:
+                        outcomes.append(InputError.conflict(existing))
+                        continue
+                contact_id = store.allocate_id()
+                if email:
+                    batch_emails[email] = contact_id
+                outcomes.append((contact_id, p[0], p[1]))
+            failures = self._settle(outcomes, traces, multi, config)
+            stamp = now_iso()
+            echo, lag, insert = config.echo_trace_ids, config.search_lag_ms, store.insert
+            for outcome, trace in zip(outcomes, traces, strict=True):
+                if outcome.__class__ is InputError:
+                    continue
+                contact_id, properties, associations = outcome
+                contact = insert(contact_id, properties, stamp)
+                if associations:
+                    contact.associations = associations
+                if lag:
+                    store.mark_visible(contact, lag)
+                result = contact.to_api()
+                if echo and trace is not None:
+                    result["objectWriteTraceId"] = trace
+                results.append(result)
+        self.stats.records("created", len(results))
+        return self._answer(config, results, failures, started, 201)
+
+    # --- batch/update ----------------------------------------------------------------------
+
+    def update(self, payload: Any, config: SandboxConfig) -> tuple[int, Json]:
+        started = now_iso()
+        inputs = _batch_inputs(payload)
+        traces, multi = _trace_ids(inputs)
+        default_id_property = payload.get("idProperty")
+        keys: list[tuple[str, str | None]] = []
+        for item in inputs:
+            key = item.get("id")
+            if not isinstance(key, str | int) or isinstance(key, bool):
+                raise ApiError(400, "Invalid input JSON: each input needs an id.")
+            id_property = item.get("idProperty", default_id_property)
+            if id_property not in (None, "hs_object_id", "email"):
+                raise ApiError(
+                    400, f"idProperty {id_property} is not a unique property of contacts."
+                )
+            keys.append((str(key), id_property))
+        _duplicate_ids([normalize_email(k) if p == "email" else k for k, p in keys])
+        defs = self.store.properties
+        prepared: list[Any] = []
+        for item in inputs:
+            clean, errors = _validate(defs, item.get("properties"), keep_empty=True)
+            prepared.append(InputError.invalid_properties(errors) if errors else clean)
+        if not multi:
+            for p in prepared:
+                if isinstance(p, InputError):
+                    raise p.whole()
+        store = self.store
+        results: list[Json] = []
+        with store.lock:
+            outcomes: list[Any] = []
+            batch_emails: dict[str, str] = {}
+            for p, (key, id_property) in zip(prepared, keys, strict=True):
+                if isinstance(p, InputError):
+                    outcomes.append(p)
+                    continue
+                contact = store.find(key, id_property)
+                if contact is None:
+                    outcomes.append(
+                        InputError(
+                            404,
+                            OBJECT_NOT_FOUND,
+                            f"Could not update CONTACT {key}: it may be deleted or not exist.",
+                            context={"ids": [key]},
+                            partial_always=True,
+                        )
+                    )
+                    continue
+                email = p.get("email")
+                if email and email != contact.properties.get("email"):
+                    existing = store.owner_of_email(email) or batch_emails.get(email)
+                    if existing and existing != contact.id:
+                        outcomes.append(InputError.conflict(existing))
+                        continue
+                    batch_emails[email] = contact.id
+                outcomes.append((contact, p))
+            failures = self._settle(outcomes, traces, multi, config)
+            stamp = now_iso()
+            for outcome, trace in zip(outcomes, traces, strict=True):
+                if isinstance(outcome, InputError):
+                    continue
+                contact, changes = outcome
+                store.apply_update(contact, changes, stamp)
+                store.mark_visible(contact, config.search_lag_ms)
+                results.append(self._result(contact, trace, config))
+        self.stats.records("updated", len(results))
+        return self._answer(config, results, failures, started, 200)
+
+    # --- batch/upsert ----------------------------------------------------------------------
+
+    def upsert(self, payload: Any, config: SandboxConfig) -> tuple[int, Json]:
+        started = now_iso()
+        inputs = _batch_inputs(payload)
+        traces, multi = _trace_ids(inputs)
+        default_id_property = payload.get("idProperty")
+        defs = self.store.properties
+        prepared: list[Any] = []
+        emails: list[str] = []
+        for item in inputs:
+            id_property = item.get("idProperty", default_id_property)
+            key = item.get("id")
+            if id_property != "email":
+                raise ApiError(
+                    400, f"idProperty {id_property} is not supported: the sandbox upserts by email."
+                )
+            if not isinstance(key, str):
+                raise ApiError(400, "Invalid input JSON: each input needs an id.")
+            email = normalize_email(key)
+            emails.append(email)
+            clean, errors = _validate(defs, item.get("properties"), keep_empty=True)
+            if not is_valid_email(key.strip()):
+                errors.insert(
+                    0, PropertyError("email", "INVALID_EMAIL", f"Email address {key} is invalid")
+                )
+            elif clean.get("email", email) != email:
+                errors.append(
+                    PropertyError(
+                        "email",
+                        "INVALID_EMAIL",
+                        f"properties.email {clean['email']} differs from the upsert id {key}",
+                    )
+                )
+            prepared.append(InputError.invalid_properties(errors) if errors else clean)
+        _duplicate_ids(emails)
+        if not multi:
+            for p in prepared:
+                if isinstance(p, InputError):
+                    raise p.whole()
+        store = self.store
+        results: list[Json] = []
+        created = updated = 0
+        with store.lock:
+            outcomes: list[Any] = []
+            for p, email in zip(prepared, emails, strict=True):
+                if isinstance(p, InputError):
+                    outcomes.append(p)
+                    continue
+                contact_id = store.by_email.get(email)
+                if contact_id is None and email in store.by_secondary_email:
+                    outcomes.append(InputError.conflict(store.by_secondary_email[email]))
+                    continue
+                outcomes.append((contact_id, email, p))
+            failures = self._settle(outcomes, traces, multi, config)
+            stamp = now_iso()
+            for outcome, trace in zip(outcomes, traces, strict=True):
+                if isinstance(outcome, InputError):
+                    continue
+                contact_id, email, changes = outcome
+                if contact_id is None:
+                    properties = {k: v for k, v in changes.items() if v}
+                    properties["email"] = email
+                    contact = store.insert(store.allocate_id(), properties, stamp)
+                    created += 1
+                else:
+                    contact = store.contacts[contact_id]
+                    store.apply_update(contact, changes, stamp)
+                    updated += 1
+                store.mark_visible(contact, config.search_lag_ms)
+                result = self._result(contact, trace, config)
+                result["new"] = contact_id is None
+                results.append(result)
+        self.stats.records("created", created)
+        self.stats.records("updated", updated)
+        return self._answer(config, results, failures, started, 200)
+
+    # --- batch/read, batch/archive, get ----------------------------------------------------
+
+    def read(self, payload: Any, config: SandboxConfig) -> tuple[int, Json]:
+        started = now_iso()
+        inputs = _batch_inputs(payload)
+        id_property = payload.get("idProperty")
+        if id_property not in (None, "hs_object_id", "email"):
+            raise ApiError(400, f"idProperty {id_property} is not a unique property of contacts.")
+        names = payload.get("properties") or DEFAULT_READ_PROPERTIES
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ApiError(400, "properties must be a list of property names.")
+        results: list[Json] = []
+        missing: list[str] = []
+        seen: set[str] = set()
+        with self.store.lock:
+            for item in inputs:
+                key = item.get("id")
+                if not isinstance(key, str | int) or isinstance(key, bool):
+                    raise ApiError(400, "Invalid input JSON: each input needs an id.")
+                key = str(key)
+                contact = self.store.find(key, id_property)
+                if contact is None:
+                    missing.append(key)
+                elif contact.id not in seen:
+                    seen.add(contact.id)
+                    results.append(contact.to_api(names))
+        errors: list[Json] = []
+        if missing:
+            errors.append(
+                {
+                    "status": "error",
+                    "category": OBJECT_NOT_FOUND,
+                    "message": READ_NOT_FOUND_MESSAGE,
+                    "context": {"ids": missing},
+                }
+            )
+        return self._answer(config, results, errors, started, 200)
+
+    def archive(self, payload: Any, config: SandboxConfig) -> tuple[int, Json | None]:
+        inputs = _batch_inputs(payload)
+        archived = 0
+        with self.store.lock:
+            stamp = now_iso()
+            for item in inputs:
+                contact = self.store.find(str(item.get("id")), None)
+                if contact is not None:
+                    self.store.archive(contact, stamp)
+                    archived += 1
+        self.stats.records("archived", archived)
+        return 204, None
+
+    def get(self, key: str, query: Mapping[str, list[str]]) -> tuple[int, Json]:
+        names: list[str] | None = None
+        if "properties" in query:
+            names = [n for value in query["properties"] for n in value.split(",") if n]
+        id_property = query["idProperty"][0] if query.get("idProperty") else None
+        want_archived = (query.get("archived") or ["false"])[0] == "true"
+        with self.store.lock:
+            if want_archived:
+                found = self.store.contacts.get(key)
+                contact = found if found is not None and found.archived else None
+            else:
+                contact = self.store.find(key, id_property)
+            if contact is None:
+                raise ApiError(404, "resource not found", OBJECT_NOT_FOUND)
+            return 200, contact.to_api(names or DEFAULT_READ_PROPERTIES)
+
+    # --- search ----------------------------------------------------------------------------
+
+    def search(self, payload: Any, config: SandboxConfig) -> tuple[int, Json]:
+        if not isinstance(payload, dict):
+            raise ApiError(400, "Invalid input JSON: the body must be an object.")
+        groups = payload.get("filterGroups") or []
+        if not isinstance(groups, list) or len(groups) > 5:
+            raise ApiError(400, "filterGroups must be a list of at most 5 groups.")
+        matchers = [_group_matcher(group) for group in groups]
+        limit = payload.get("limit", 10)
+        if not isinstance(limit, int) or not 0 < limit <= SEARCH_MAX_LIMIT:
+            raise ApiError(400, f"limit must be between 1 and {SEARCH_MAX_LIMIT}.")
+        try:
+            offset = int(payload.get("after") or 0)
+        except (TypeError, ValueError) as exc:
+            raise ApiError(400, "after must be a paging cursor from a previous answer.") from exc
+        names = payload.get("properties") or DEFAULT_READ_PROPERTIES
+        now = time.monotonic()
+        with self.store.lock:
+            found = [
+                c
+                for c in self.store.contacts.values()
+                if not c.archived
+                and c.search_visible_at <= now
+                and (not matchers or any(m(c.properties) for m in matchers))
+            ]
+            found.sort(key=lambda c: int(c.id))
+            page = [c.to_api(names) for c in found[offset : offset + limit]]
+        body: Json = {"total": len(found), "results": page}
+        if offset + limit < len(found):
+            body["paging"] = {"next": {"after": str(offset + limit)}}
+        return 200, body
+
+
+def _group_matcher(group: Any) -> Callable[[Mapping[str, str]], bool]:
+    filters = group.get("filters") if isinstance(group, dict) else None
+    if not isinstance(filters, list) or not filters:
+        raise ApiError(400, "Each filter group needs a list of filters.")
+    tests = [_filter_test(f) for f in filters]
+    return lambda props: all(test(props) for test in tests)
+
+
+def _filter_test(spec: Any) -> Callable[[Mapping[str, str]], bool]:
+    if not isinstance(spec, dict) or not isinstance(spec.get("propertyName"), str):
+        raise ApiError(400, "Each filter needs a propertyName and an operator.")
+    name: str = spec["propertyName"]
+    operator = spec.get("operator")
+    # HubSpot's search compares text case-insensitively.
+    if operator in ("EQ", "NEQ"):
+        target = str(spec.get("value", "")).lower()
+        if operator == "EQ":
+            return lambda props: props.get(name, "").lower() == target
+        return lambda props: props.get(name, "").lower() != target
+    if operator in ("IN", "NOT_IN"):
+        values = spec.get("values")
+        if not isinstance(values, list):
+            raise ApiError(400, f"Operator {operator} needs a list of values.")
+        targets = {str(v).lower() for v in values}
+        if operator == "IN":
+            return lambda props: props.get(name, "").lower() in targets
+        return lambda props: props.get(name, "").lower() not in targets
+    if operator == "HAS_PROPERTY":
+        return lambda props: bool(props.get(name))
+    if operator == "NOT_HAS_PROPERTY":
+        return lambda props: not props.get(name)
+    raise ApiError(400, f"Operator {operator} is not supported by the sandbox's search.")

@@ -1,0 +1,97 @@
+"""HubSpot's error bodies, whole-request and per-input."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .properties import PropertyError, validation_message
+
+VALIDATION_ERROR = "VALIDATION_ERROR"
+CONFLICT = "CONFLICT"
+OBJECT_NOT_FOUND = "OBJECT_NOT_FOUND"
+
+
+class ApiError(Exception):
+    """Fails the whole request with ``status`` and HubSpot's error body."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        category: str = VALIDATION_ERROR,
+        **extra: Any,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.category = category
+        self.extra = extra
+
+    def body(self, correlation_id: str) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "status": "error",
+            "message": self.message,
+            "correlationId": correlation_id,
+            "category": self.category,
+        }
+        body.update(self.extra)
+        return body
+
+
+class InputError:
+    """Why one input of a batch failed; becomes a per-input 207 error or fails the batch."""
+
+    __slots__ = ("category", "context", "details", "message", "partial_always", "status")
+
+    def __init__(
+        self,
+        status: int,
+        category: str,
+        message: str,
+        *,
+        context: dict[str, list[str]] | None = None,
+        details: Sequence[dict[str, Any]] = (),
+        partial_always: bool = False,
+    ) -> None:
+        self.status = status
+        self.category = category
+        self.message = message
+        self.context = context or {}
+        self.details = list(details)
+        #: Reported per input even without trace ids (an unknown id in batch/update).
+        self.partial_always = partial_always
+
+    @classmethod
+    def invalid_properties(cls, errors: Sequence[PropertyError]) -> InputError:
+        return cls(
+            400,
+            VALIDATION_ERROR,
+            validation_message(errors),
+            context={"propertyName": [e.name for e in errors]},
+            details=[e.error_detail() for e in errors],
+        )
+
+    @classmethod
+    def conflict(cls, existing_id: str) -> InputError:
+        return cls(409, CONFLICT, f"Contact already exists. Existing ID: {existing_id}")
+
+    def per_input(self, trace_id: str | None) -> dict[str, Any]:
+        context = dict(self.context)
+        if trace_id is not None:
+            context["objectWriteTraceId"] = [trace_id]
+        out: dict[str, Any] = {
+            "status": "error",
+            "category": self.category,
+            "message": self.message,
+            "context": context,
+        }
+        if self.details:
+            out["errors"] = self.details
+        return out
+
+    def whole(self) -> ApiError:
+        extra: dict[str, Any] = {}
+        if self.details:
+            extra["errors"] = self.details
+        return ApiError(self.status, self.message, self.category, **extra)

@@ -1,0 +1,216 @@
+"""The sandbox's in-memory CRM: contacts, companies and contact property definitions.
+
+One lock guards every change. Readers that only need a consistent snapshot of one record take
+it too; validation, which needs only the property definitions, runs outside it (definitions
+are replaced, never mutated, so a reader always sees a whole set).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from .properties import PropertyDef, default_properties, normalize_email, property_from_api
+
+FIRST_CONTACT_ID = 100_001
+#: Properties HubSpot returns when a read names none.
+DEFAULT_READ_PROPERTIES = (
+    "createdate",
+    "email",
+    "firstname",
+    "hs_object_id",
+    "lastmodifieddate",
+    "lastname",
+)
+#: Properties HubSpot always returns on top of those asked for.
+ALWAYS_RETURNED = ("createdate", "hs_object_id", "lastmodifieddate")
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Contact:
+    __slots__ = (
+        "archived",
+        "associations",
+        "created_at",
+        "id",
+        "properties",
+        "search_visible_at",
+        "updated_at",
+    )
+
+    def __init__(self, contact_id: str, properties: dict[str, str], stamp: str) -> None:
+        self.id = contact_id
+        self.properties = properties
+        self.created_at = stamp
+        self.updated_at = stamp
+        self.archived = False
+        self.associations: list[dict[str, Any]] = []
+        #: Monotonic time from which search sees this version of the record.
+        self.search_visible_at = 0.0
+
+    def to_api(self, names: Iterable[str] | None = None) -> dict[str, Any]:
+        """HubSpot's shape; ``names`` limits the properties (missing ones are null)."""
+        if names is None:
+            properties: dict[str, Any] = dict(self.properties)
+        else:
+            stored = self.properties
+            properties = {name: stored.get(name) for name in names}
+            for name in ALWAYS_RETURNED:
+                properties[name] = stored.get(name)
+        return {
+            "id": self.id,
+            "properties": properties,
+            "createdAt": self.created_at,
+            "updatedAt": self.updated_at,
+            "archived": self.archived,
+        }
+
+    def to_record(self) -> dict[str, Any]:
+        """Everything stored, for inspection (adds ``associations``)."""
+        record = self.to_api()
+        record["associations"] = [dict(a) for a in self.associations]
+        return record
+
+
+class Store:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.contacts: dict[str, Contact] = {}
+        self.by_email: dict[str, str] = {}
+        #: Secondary emails (hs_additional_emails): they conflict but search does not see them.
+        self.by_secondary_email: dict[str, str] = {}
+        self.companies: dict[str, dict[str, Any]] = {}
+        self.properties: dict[str, PropertyDef] = {}
+        self._next_id = FIRST_CONTACT_ID
+        self._next_company_id = 9_101
+
+    def reset(
+        self, custom_properties: Iterable[Mapping[str, Any]], companies: Iterable[tuple[str, str]]
+    ) -> None:
+        with self.lock:
+            self.contacts = {}
+            self.by_email = {}
+            self.by_secondary_email = {}
+            self.companies = {}
+            self._next_id = FIRST_CONTACT_ID
+            self._next_company_id = 9_101
+            self.properties = {p.name: p for p in default_properties()}
+        for body in custom_properties:
+            self.add_property(property_from_api(body), replace=True)
+        for company_id, name in companies:
+            self.add_company(company_id, name)
+
+    # --- properties ---------------------------------------------------------------------
+
+    def add_property(self, prop: PropertyDef, *, replace: bool = False) -> bool:
+        """Add a definition; False when the name exists and ``replace`` is not set."""
+        with self.lock:
+            if prop.name in self.properties and not replace:
+                return False
+            updated = dict(self.properties)
+            updated[prop.name] = prop
+            self.properties = updated
+            return True
+
+    # --- companies ----------------------------------------------------------------------
+
+    def add_company(self, company_id: str | None, name: str) -> str:
+        with self.lock:
+            if company_id is None:
+                while str(self._next_company_id) in self.companies:
+                    self._next_company_id += 1
+                company_id = str(self._next_company_id)
+                self._next_company_id += 1
+            stamp = now_iso()
+            self.companies[company_id] = {
+                "id": company_id,
+                "properties": {
+                    "name": name,
+                    "hs_object_id": company_id,
+                    "createdate": stamp,
+                    "hs_lastmodifieddate": stamp,
+                },
+                "createdAt": stamp,
+                "updatedAt": stamp,
+                "archived": False,
+            }
+            return company_id
+
+    # --- contacts (callers hold ``lock``) -----------------------------------------------
+
+    def allocate_id(self) -> str:
+        contact_id = str(self._next_id)
+        self._next_id += 1
+        return contact_id
+
+    def owner_of_email(self, email: str) -> str | None:
+        """The id of the contact that has ``email`` as primary or secondary address."""
+        return self.by_email.get(email) or self.by_secondary_email.get(email)
+
+    def insert(self, contact_id: str, properties: dict[str, str], stamp: str) -> Contact:
+        properties["hs_object_id"] = contact_id
+        properties["createdate"] = stamp
+        properties["lastmodifieddate"] = stamp
+        contact = Contact(contact_id, properties, stamp)
+        self.contacts[contact_id] = contact
+        email = properties.get("email")
+        if email:
+            self.by_email[email] = contact_id
+        secondaries = properties.get("hs_additional_emails")
+        if secondaries:
+            for secondary in _split_emails(secondaries):
+                self.by_secondary_email[secondary] = contact_id
+        return contact
+
+    def apply_update(self, contact: Contact, changes: Mapping[str, str], stamp: str) -> None:
+        old_email = contact.properties.get("email")
+        props = contact.properties
+        for name, value in changes.items():
+            if value == "":
+                props.pop(name, None)
+            else:
+                props[name] = value
+        props["lastmodifieddate"] = stamp
+        contact.updated_at = stamp
+        new_email = props.get("email")
+        if old_email != new_email:
+            if old_email and self.by_email.get(old_email) == contact.id:
+                del self.by_email[old_email]
+            if new_email:
+                self.by_email[new_email] = contact.id
+
+    def archive(self, contact: Contact, stamp: str) -> None:
+        contact.archived = True
+        contact.updated_at = stamp
+        email = contact.properties.get("email")
+        if email and self.by_email.get(email) == contact.id:
+            del self.by_email[email]
+        for secondary in _split_emails(contact.properties.get("hs_additional_emails", "")):
+            if self.by_secondary_email.get(secondary) == contact.id:
+                del self.by_secondary_email[secondary]
+
+    def find(self, key: str, id_property: str | None) -> Contact | None:
+        """An active contact by id, or by email when ``id_property`` is "email"."""
+        if id_property == "email":
+            contact_id = self.by_email.get(normalize_email(key))
+            if contact_id is None:
+                return None
+        else:
+            contact_id = key
+        contact = self.contacts.get(contact_id)
+        if contact is None or contact.archived:
+            return None
+        return contact
+
+    def mark_visible(self, contact: Contact, lag_ms: int) -> None:
+        contact.search_visible_at = time.monotonic() + lag_ms / 1000.0 if lag_ms else 0.0
+
+
+def _split_emails(value: str) -> list[str]:
+    return [normalize_email(e) for e in value.split(";") if e.strip()]

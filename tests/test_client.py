@@ -1,0 +1,150 @@
+"""The HTTP client against the sandbox over real HTTP: no database, no models."""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+import pytest
+
+from crmsync import exceptions as exc
+from crmsync.client import USER_AGENT, HubSpotClient
+
+
+def make_client(sandbox, **kw) -> HubSpotClient:
+    options = {"base_url": sandbox.url, "access_token": sandbox.token, "timeout": 2.0}
+    options.update(kw)
+    return HubSpotClient(**options)
+
+
+def test_batch_create_returns_plain_data(hubspot_sandbox):
+    client = make_client(hubspot_sandbox)
+    answer = client.batch_create(
+        [{"properties": {"email": "a@example.com"}, "objectWriteTraceId": "t1"}]
+    )
+    assert answer.http_status == 201
+    assert answer.status == "COMPLETE"
+    assert answer.results[0]["id"]
+    assert answer.correlation_id
+    assert answer.started_at and answer.completed_at
+
+
+def test_date_versioned_paths(hubspot_sandbox):
+    client = make_client(hubspot_sandbox, api_version="2026-03")
+    answer = client.batch_create(
+        [{"properties": {"email": "v@example.com"}, "objectWriteTraceId": "t"}]
+    )
+    assert answer.http_status == 201
+    assert any(p["name"] == "email" for p in client.get_properties())
+
+
+def test_missing_token_is_a_configuration_error_outside_the_api_tree():
+    with pytest.raises(exc.ConfigurationError):
+        HubSpotClient(base_url="http://127.0.0.1:1", access_token="")
+    with pytest.raises(exc.ConfigurationError):
+        HubSpotClient(base_url="not a url", access_token="t")
+    assert not issubclass(exc.ConfigurationError, exc.HubSpotError)
+
+
+def test_401_is_a_pipeline_halt_and_never_shows_the_token(hubspot_sandbox, caplog):
+    client = make_client(hubspot_sandbox, access_token="secret-token-123")
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(exc.AuthenticationError) as info:
+        client.batch_create([{"properties": {"email": "a@example.com"}}])
+    error = info.value
+    assert error.status == 401 and error.category == "INVALID_AUTHENTICATION"
+    assert error.correlation_id
+    for text in (str(error), repr(error), repr(client), str(error.body), caplog.text):
+        assert "secret-token-123" not in text
+
+
+def test_403_missing_scopes(hubspot_sandbox):
+    hubspot_sandbox.configure(missing_scopes=True)
+    with pytest.raises(exc.MissingScopesError) as info:
+        make_client(hubspot_sandbox).batch_create([{"properties": {"email": "a@example.com"}}])
+    assert info.value.status == 403
+
+
+def test_409_conflict_carries_the_existing_id(hubspot_sandbox):
+    existing = hubspot_sandbox.add_contact({"email": "dup@example.com"})
+    with pytest.raises(exc.ConflictError) as info:
+        make_client(hubspot_sandbox).batch_create([{"properties": {"email": "dup@example.com"}}])
+    assert info.value.existing_id == existing
+    assert isinstance(info.value, exc.RejectedError)
+
+
+def test_429_rolling_and_daily(hubspot_sandbox):
+    hubspot_sandbox.configure(rate_limit_max=1, rate_limit_interval_ms=60_000)
+    client = make_client(hubspot_sandbox)
+    client.batch_read_by_email(["x@example.com"])
+    with pytest.raises(exc.RateLimitedError) as info:
+        client.batch_read_by_email(["x@example.com"])
+    assert info.value.policy_name == "TEN_SECONDLY_ROLLING" and not info.value.is_daily
+    assert isinstance(info.value, exc.RetryLaterError)
+    hubspot_sandbox.reset()
+    hubspot_sandbox.configure(daily_limit=1)
+    client.batch_read_by_email(["x@example.com"])
+    with pytest.raises(exc.RateLimitedError) as info:
+        client.batch_read_by_email(["x@example.com"])
+    assert info.value.is_daily
+
+
+@pytest.mark.parametrize(
+    ("option", "error_type"),
+    [
+        ("fault_5xx_rate", exc.ServerError),
+        ("fault_423_rate", exc.LockedError),
+        ("fault_477_rate", exc.ServerError),
+    ],
+)
+def test_transient_faults_are_retry_later(hubspot_sandbox, option, error_type):
+    hubspot_sandbox.configure(**{option: 1.0})
+    with pytest.raises(error_type) as info:
+        make_client(hubspot_sandbox).batch_create([{"properties": {"email": "a@example.com"}}])
+    assert isinstance(info.value, exc.RetryLaterError)
+    if error_type is exc.LockedError:
+        assert info.value.retry_after is not None and info.value.retry_after >= 2
+    assert hubspot_sandbox.contacts() == []
+
+
+def test_timeout_after_commit_is_outcome_unknown(hubspot_sandbox):
+    hubspot_sandbox.configure(slow_after_commit_rate=1.0, slow_after_commit_seconds=1.5)
+    client = make_client(hubspot_sandbox, timeout=0.5)
+    with pytest.raises(exc.OutcomeUnknownError):
+        client.batch_create([{"properties": {"email": "slow@example.com"}}])
+    assert hubspot_sandbox.contact_by_email("slow@example.com") is not None
+
+
+def test_dropped_connection_after_commit_is_outcome_unknown(hubspot_sandbox):
+    hubspot_sandbox.configure(drop_after_commit_rate=1.0)
+    with pytest.raises(exc.OutcomeUnknownError):
+        make_client(hubspot_sandbox).batch_create([{"properties": {"email": "d@example.com"}}])
+    assert hubspot_sandbox.contact_by_email("d@example.com") is not None
+
+
+def test_refused_connection_is_never_sent():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    client = HubSpotClient(base_url=f"http://127.0.0.1:{port}", access_token="t", timeout=1)
+    with pytest.raises(exc.ConnectionFailedError):
+        client.batch_create([{"properties": {"email": "a@example.com"}}])
+
+
+def test_user_agent_and_keep_alive(hubspot_sandbox):
+    client = make_client(hubspot_sandbox)
+    assert client.session.headers["User-Agent"] == USER_AGENT and "crmsync/" in USER_AGENT
+    for _ in range(3):
+        client.batch_read_by_email(["k@example.com"])
+    adapter = client.session.get_adapter(hubspot_sandbox.url)
+    pools = [adapter.poolmanager.pools[key] for key in list(adapter.poolmanager.pools)]
+    assert sum(p.num_connections for p in pools) == 1  # one connection reused for all three
+
+
+def test_batch_read_by_email_lists_found_and_missing(hubspot_sandbox):
+    found_id = hubspot_sandbox.add_contact({"email": "found@example.com"})
+    answer = make_client(hubspot_sandbox).batch_read_by_email(
+        ["FOUND@example.com", "missing@example.com"]
+    )
+    assert [r["id"] for r in answer.results] == [found_id]
+    assert answer.errors and answer.errors[0]["category"] == "OBJECT_NOT_FOUND"

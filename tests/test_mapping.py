@@ -1,0 +1,130 @@
+"""Mapping Python values to HubSpot's strings: pure functions, no HTTP, no database."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from crmsync.mapping import (
+    MappingError,
+    build_associations,
+    build_properties,
+    error_trace_ids,
+    existing_id,
+    to_hubspot_value,
+)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (False, "false"),
+        (True, "true"),
+        (17, "17"),
+        (dt.date(2019, 10, 31), "1572480000000"),
+        (["chocolate", "strawberry"], "chocolate;strawberry"),
+        (("a", "b"), "a;b"),
+        ({"b", "a"}, "a;b"),
+        (Decimal("1E+3"), "1000"),
+        (Decimal("12.500"), "12.5"),
+        (1e-7, "0.0000001"),
+        (1e21, "1000000000000000000000"),
+        (2.5, "2.5"),
+        (-0.0, "0"),
+        ("plain text", "plain text"),
+        ("", ""),
+        ("emoji 🎉 ok", "emoji 🎉 ok"),
+        (dt.datetime(2019, 10, 30, 3, 30, 17, 883000, tzinfo=dt.UTC), "2019-10-30T03:30:17.883Z"),
+        (
+            dt.datetime(2019, 10, 30, 5, 30, 17, 883999, tzinfo=dt.timezone(dt.timedelta(hours=2))),
+            "2019-10-30T03:30:17.883Z",
+        ),
+    ],
+)
+def test_values_become_hubspot_strings(value, expected):
+    assert to_hubspot_value(value) == expected
+
+
+def test_none_is_omitted():
+    assert to_hubspot_value(None) is None
+    assert build_properties({"email": "a@b.co", "phone": None}, {"x_note": None}) == {
+        "email": "a@b.co"
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        (float("nan"), "not a number"),
+        (Decimal("Infinity"), "not a number"),
+        ({"a": 1}, "type dict"),
+        (b"bytes", "type bytes"),
+        (object(), "type object"),
+        ("x" * 65_537, "65,537 characters"),
+        ("bell\x07", "control character U+0007"),
+        (["a;b"], "contains ';'"),
+        ([["nested"]], "only plain values"),
+    ],
+)
+def test_unconvertible_values_raise_a_clear_error(value, fragment):
+    with pytest.raises(MappingError, match="notes") as info:
+        to_hubspot_value(value, "notes")
+    assert fragment in str(info.value)
+
+
+def test_properties_report_every_problem_at_once():
+    with pytest.raises(MappingError) as info:
+        build_properties({"email": "a@b.co"}, {"Bad Name": 1, "ok": {"x": 1}, "email": "x"})
+    text = str(info.value)
+    assert "'Bad Name'" in text
+    assert "ok: cannot send a value of type dict" in text
+    assert "email: set it on the contact's own field" in text
+
+
+def test_properties_must_be_an_object():
+    with pytest.raises(MappingError, match="JSON object"):
+        build_properties({}, ["not", "a", "dict"])  # type: ignore[arg-type]
+
+
+def test_blank_model_fields_are_left_out_but_extra_empty_string_clears():
+    out = build_properties({"email": "", "firstname": "Ada"}, {"jobtitle": ""})
+    assert out == {"firstname": "Ada", "jobtitle": ""}
+
+
+def test_associations_default_to_contact_company_unlabeled():
+    assert build_associations([{"to": {"id": 9001}}]) == [
+        {
+            "to": {"id": "9001"},
+            "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 279}],
+        }
+    ]
+    assert build_associations([]) == []
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"to": "1"},
+        [{"to": {"id": "abc"}}],
+        [{"to": {"id": "1"}, "types": [{"associationCategory": "NOPE", "associationTypeId": 1}]}],
+        [{"to": {"id": "1"}, "types": [{"associationTypeId": "x"}]}],
+        ["string"],
+    ],
+)
+def test_bad_associations_raise(raw):
+    with pytest.raises(MappingError, match="associations"):
+        build_associations(raw)
+
+
+def test_existing_id_is_parsed_from_the_message_not_the_category():
+    assert existing_id("Contact already exists. Existing ID: 12345") == "12345"
+    assert existing_id("Contact already exists. Existing ID:987") == "987"
+    assert existing_id("Something else") is None
+
+
+def test_error_trace_ids_accept_list_or_string():
+    assert error_trace_ids({"context": {"objectWriteTraceId": ["a", "b"]}}) == ["a", "b"]
+    assert error_trace_ids({"context": {"objectWriteTraceId": "a"}}) == ["a"]
+    assert error_trace_ids({}) == []

@@ -1,0 +1,170 @@
+"""Crashes, lost answers, leases and rate limits: nothing lost, nothing duplicated."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import requests
+from django.utils import timezone
+
+from crmsync import services
+from crmsync.models import Contact, PipelineState, SyncAttempt, SyncStatus
+from crmsync.ratelimit import get_rate_limiter
+from tests.factories import ContactFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def make_due() -> None:
+    Contact.objects.filter(sync_status=SyncStatus.PENDING).update(
+        next_attempt_at=timezone.now() - dt.timedelta(seconds=1)
+    )
+
+
+def assert_no_duplicates(sandbox) -> None:
+    emails = [c["properties"].get("email") for c in sandbox.contacts()]
+    emails = [e for e in emails if e]
+    assert len(emails) == len(set(emails))
+
+
+class Crash(Exception):
+    pass
+
+
+def test_crash_between_http_and_write_back_is_reconciled(
+    crmsync_settings, hubspot_sandbox, monkeypatch
+):
+    rows = ContactFactory.create_batch(10)
+    nomail = ContactFactory(email="", firstname="NoMail")
+
+    def crash(self):
+        raise Crash("worker died after HubSpot answered")
+
+    monkeypatch.setattr(services._BatchRun, "commit", crash)
+    with pytest.raises(Crash):
+        services.sync_batch()
+    monkeypatch.undo()
+    assert len(hubspot_sandbox.contacts()) == 11  # HubSpot has them; we wrote nothing
+    assert Contact.objects.filter(sync_status=SyncStatus.IN_FLIGHT).count() == 11
+    # Not yet expired: another run must not touch them.
+    assert services.sync_pending().requests == 0
+    Contact.objects.update(lease_expires_at=timezone.now() - dt.timedelta(seconds=1))
+    summary = services.sync_pending()
+    assert summary.synced == 10 and summary.held == 1
+    for row in rows:
+        row.refresh_from_db()
+        assert row.sync_status == SyncStatus.SYNCED
+        assert row.hubspot_id == hubspot_sandbox.contact_by_email(row.email)["id"]
+    nomail.refresh_from_db()
+    assert nomail.sync_status == SyncStatus.HELD
+    assert "no email" in nomail.sync_error
+    assert len(hubspot_sandbox.contacts()) == 11  # nothing created twice
+    # The operator checks HubSpot and releases it: it is created (again, by their decision).
+    assert services.release_held([nomail.pk]) == 1
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"drop_after_commit_rate": 1.0},
+        {"slow_after_commit_rate": 1.0, "slow_after_commit_seconds": 3.0},
+    ],
+)
+def test_unknown_outcome_is_looked_up_before_creating_again(
+    crmsync_settings, hubspot_sandbox, fault, settings
+):
+    settings.CRMSYNC = {**crmsync_settings, "HTTP_TIMEOUT_SECONDS": 1.0}
+    hubspot_sandbox.configure(**fault)
+    rows = ContactFactory.create_batch(5)
+    summary = services.sync_pending()
+    assert summary.synced == 0
+    for row in rows:
+        row.refresh_from_db()
+        assert row.sync_status == SyncStatus.PENDING and row.needs_reconcile
+        assert row.sync_error_category == "OUTCOME_UNKNOWN"
+    hubspot_sandbox.configure(drop_after_commit_rate=0.0, slow_after_commit_rate=0.0)
+    make_due()
+    services.sync_pending()
+    for row in rows:
+        row.refresh_from_db()
+        assert row.sync_status == SyncStatus.SYNCED
+        assert row.hubspot_id == hubspot_sandbox.contact_by_email(row.email)["id"]
+        assert not row.needs_reconcile
+    assert len(hubspot_sandbox.contacts()) == 5
+    assert SyncAttempt.objects.filter(outcome="linked").count() == 5
+
+
+def test_unknown_outcome_without_email_is_held_not_recreated(crmsync_settings, hubspot_sandbox):
+    hubspot_sandbox.configure(drop_after_commit_rate=1.0)
+    row = ContactFactory(email="", firstname="Anon")
+    services.sync_pending()
+    row.refresh_from_db()
+    assert row.sync_status == SyncStatus.HELD
+    hubspot_sandbox.configure(drop_after_commit_rate=0.0)
+    make_due()
+    assert services.sync_pending().requests == 0
+    assert len(hubspot_sandbox.contacts()) == 1
+
+
+def test_write_back_with_a_lost_lease_changes_nothing(
+    crmsync_settings, hubspot_sandbox, monkeypatch
+):
+    row = ContactFactory()
+    real_execute = services._BatchRun.execute
+
+    def steal_then_execute(self):
+        # Another worker reclaimed the row meanwhile (new token).
+        Contact.objects.filter(pk=row.pk).update(claim_token="00000000-0000-0000-0000-000000000001")
+        real_execute(self)
+
+    monkeypatch.setattr(services._BatchRun, "execute", steal_then_execute)
+    summary = services.sync_pending()
+    assert summary.lost_lease == 1
+    row.refresh_from_db()
+    assert row.sync_status == SyncStatus.IN_FLIGHT  # untouched by the loser
+    assert row.hubspot_id == ""
+
+
+def test_rolling_429_waits_without_counting_an_attempt(crmsync_settings, hubspot_sandbox):
+    hubspot_sandbox.configure(rate_limit_max=1, rate_limit_interval_ms=60_000)
+    other_app_request(hubspot_sandbox)  # takes the window's only request
+    rows = ContactFactory.create_batch(3)
+    services.sync_pending()
+    for row in rows:
+        row.refresh_from_db()
+        assert row.sync_status == SyncStatus.PENDING
+        assert row.sync_attempts == 0
+        assert row.sync_error_category == "RATE_LIMIT"
+        assert row.next_attempt_at > timezone.now()
+
+
+def other_app_request(sandbox) -> None:
+    """A request from another app on the same account, unseen by crmsync's limiter."""
+    response = requests.post(
+        f"{sandbox.url}/crm/v3/objects/contacts/batch/read",
+        json={"idProperty": "email", "properties": ["email"], "inputs": [{"id": "x@example.com"}]},
+        headers={"Authorization": f"Bearer {sandbox.token}"},
+        timeout=5,
+    )
+    assert response.status_code in (200, 207)
+
+
+def test_daily_429_pauses_until_the_reset(crmsync_settings, hubspot_sandbox):
+    hubspot_sandbox.configure(daily_limit=1)
+    other_app_request(hubspot_sandbox)
+    rows = ContactFactory.create_batch(3)
+    summary = services.sync_pending()
+    assert summary.stopped_reason
+    state = PipelineState.objects.get(pk=1)
+    assert state.paused and state.reason == "daily_limit"
+    assert state.paused_until is not None and state.paused_until > timezone.now()
+    for row in rows:
+        row.refresh_from_db()
+        assert row.sync_status == SyncStatus.PENDING and row.sync_attempts == 0
+    assert services.sync_pending().requests == 0
+    # Midnight in the account's time zone comes: HubSpot and the limiter start a new day.
+    PipelineState.objects.update(paused_until=timezone.now() - dt.timedelta(seconds=1))
+    get_rate_limiter().reset()
+    hubspot_sandbox.configure(daily_limit=1000)
+    assert services.sync_pending().synced == 3
