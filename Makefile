@@ -14,7 +14,7 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python manage.py migrate --noinput -v 0
+	$(BIN)/python manage.py migrate --noinput --skip-checks -v 0
 	$(BIN)/python manage.py crmsync_demo
 
 test: $(STAMP) lint typecheck pytest

@@ -8,6 +8,7 @@ joined by ``;``, dates as midnight UTC in epoch milliseconds, datetimes as ISO 8
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -203,7 +204,31 @@ def error_trace_ids(error: Mapping[str, Any]) -> list[str]:
     return []
 
 
+_INVALID_PREFIX = "Property values were not valid: "
+
+
 def error_message(error: Mapping[str, Any]) -> str:
-    """HubSpot's message for one error, with the codes and properties it names."""
+    """HubSpot's message for one error, made readable for an operator.
+
+    Validation errors embed a JSON list in the message ("Property values were not valid:
+    [{...}]"); spell each entry out as "name: message (CODE)" instead.
+    """
     message = str(error.get("message") or "rejected by HubSpot")
+    if message.startswith(_INVALID_PREFIX):
+        try:
+            entries = json.loads(message[len(_INVALID_PREFIX) :])
+        except ValueError:
+            entries = None
+        if isinstance(entries, list) and entries:
+            parts = []
+            for entry in entries:
+                if not isinstance(entry, Mapping):
+                    break
+                text = str(entry.get("message") or "invalid")
+                code = entry.get("error") or entry.get("code")
+                name = entry.get("name")
+                prefix = f"{name}: " if name and str(name) not in text else ""
+                parts.append(f"{prefix}{text}" + (f" ({code})" if code else ""))
+            else:
+                message = "Invalid property values: " + "; ".join(parts)
     return message[:2000]

@@ -176,12 +176,12 @@ class Contact(models.Model):
             self.sync_error = ""
             fields += ["version", "sync_status", "next_attempt_at", "sync_attempts", "sync_error"]
         kwargs["update_fields"] = fields
+        self._crmsync_changed = changed  # read by the post_save hook
         super().save(*args, **kwargs)
         self._loaded_data = self._synced_data()
         if changed:
             # The expressions above are not values; read back what the database decided.
             self.refresh_from_db(fields=["version", "sync_status", "next_attempt_at"])
-        self._crmsync_changed = changed
 
     @classmethod
     def from_db(cls, db: str | None, field_names: Any, values: Any) -> Contact:

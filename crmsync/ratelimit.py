@@ -435,6 +435,9 @@ class LocalRateLimiter(RateLimiter):
                 self._count += 1
                 return None
             oldest, _ = self._window.get_moving_window(self._WINDOW_KEY, limit.max, window)  # type: ignore[arg-type]
+            # Exact while the window holds max entries. Just after the max was lowered it
+            # holds more, and the oldest frees before the one that matters: the retry then
+            # waits for the next oldest, one real wait per surplus entry, never a spin.
             return _Wait(oldest + window - time.time(), "window")
 
     def _extend_cool_down(self, seconds: float) -> None:

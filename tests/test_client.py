@@ -137,7 +137,8 @@ def test_user_agent_and_keep_alive(hubspot_sandbox):
     for _ in range(3):
         client.batch_read_by_email(["k@example.com"])
     adapter = client.session.get_adapter(hubspot_sandbox.url)
-    pools = [adapter.poolmanager.pools[key] for key in list(adapter.poolmanager.pools)]
+    pool_map = adapter.poolmanager.pools  # iterable only through keys()
+    pools = [pool_map[key] for key in pool_map.keys()]  # noqa: SIM118
     assert sum(p.num_connections for p in pools) == 1  # one connection reused for all three
 
 

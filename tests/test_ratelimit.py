@@ -353,6 +353,31 @@ def test_lower_max_from_headers_is_honoured_by_every_worker(
         second.acquire(deadline=soon())
 
 
+def test_max_lowered_mid_window_waits_for_the_surplus_to_expire(make: Make) -> None:
+    limiter = make()
+    for _ in range(5):
+        limiter.acquire()
+    limiter.observe({"X-HubSpot-RateLimit-Max": "2", "X-HubSpot-RateLimit-Remaining": "3"})
+    attempts = 0
+    original = limiter._attempt
+
+    def counting() -> Any:
+        nonlocal attempts
+        attempts += 1
+        return original()
+
+    limiter._attempt = counting  # type: ignore[method-assign]
+    with pytest.raises(RateLimitWaitTimeoutError):
+        limiter.acquire(deadline=soon(0.1))
+    started = time.monotonic()
+    limiter.acquire()
+    limiter.acquire()
+    assert time.monotonic() - started >= 0.3
+    with pytest.raises(RateLimitWaitTimeoutError):
+        limiter.acquire(deadline=soon(0.1))
+    assert attempts <= 12
+
+
 def test_headers_never_raise_the_limit(pair: Callable[..., tuple[RateLimiter, ...]]) -> None:
     first, second = pair()
     first.observe(

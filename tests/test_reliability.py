@@ -74,7 +74,7 @@ def test_crash_between_http_and_write_back_is_reconciled(
 def test_unknown_outcome_is_looked_up_before_creating_again(
     crmsync_settings, hubspot_sandbox, fault, settings
 ):
-    settings.CRMSYNC = {**crmsync_settings, "HTTP_TIMEOUT_SECONDS": 1.0}
+    settings.CRMSYNC = {**crmsync_settings, "HTTP_TIMEOUT_SECONDS": 1.0, "RETRY_BASE_SECONDS": 60}
     hubspot_sandbox.configure(**fault)
     rows = ContactFactory.create_batch(5)
     summary = services.sync_pending()

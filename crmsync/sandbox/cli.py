@@ -41,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser | Any) -> None:
     parser.add_argument("--no-shuffle", dest="shuffle_results", action="store_false", default=None)
     parser.add_argument("--echo-trace-ids", action="store_true", default=None)
     parser.add_argument(
+        "--no-multi-status", dest="multi_status", action="store_false", default=None
+    )
+    parser.add_argument(
         "--no-retry-after", dest="retry_after_on_429", action="store_false", default=None
     )
     parser.add_argument("--conflict-mode", choices=CONFLICT_MODES, default=None)
@@ -59,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser | Any) -> None:
 def config_from_options(options: Mapping[str, Any]) -> SandboxConfig:
     names = [option for _, option, _ in _VALUE_FLAGS]
     names += ["shuffle_results", "echo_trace_ids", "retry_after_on_429", "conflict_mode"]
-    names += ["missing_scopes", "fault_endpoints"]
+    names += ["missing_scopes", "fault_endpoints", "multi_status"]
     chosen = {name: options[name] for name in names if options.get(name) is not None}
     if options.get("custom_properties"):
         chosen["custom_properties"] = load_custom_properties(options["custom_properties"])

@@ -46,6 +46,9 @@ class SandboxConfig:
     shuffle_results: bool = True
     #: Put each input's ``objectWriteTraceId`` on its result (HubSpot's example does not).
     echo_trace_ids: bool = False
+    #: Answer 207 multi-status when every input has a unique trace id. False plays a HubSpot
+    #: that ignores trace ids: one bad input fails the whole batch whatever the trace ids.
+    multi_status: bool = True
     #: With trace ids, an existing email is a per-input 207 error ("per_input") or fails the
     #: whole batch with 409 ("batch"). Without trace ids it always fails the whole batch.
     conflict_mode: str = "per_input"

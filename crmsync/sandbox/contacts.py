@@ -58,11 +58,11 @@ def _batch_inputs(payload: Any) -> list[Any]:
     return inputs
 
 
-def _trace_ids(inputs: list[Json]) -> tuple[list[str | None], bool]:
+def _trace_ids(inputs: list[Json], config: SandboxConfig) -> tuple[list[str | None], bool]:
     """Each input's trace id, and whether all are present, strings and unique (207 mode)."""
     traces = [item.get("objectWriteTraceId") for item in inputs]
     clean = [t if isinstance(t, str) and t else None for t in traces]
-    unique = all(clean) and len(set(clean)) == len(clean)
+    unique = config.multi_status and all(clean) and len(set(clean)) == len(clean)
     return clean, unique
 
 
@@ -207,7 +207,7 @@ class ContactsApi:
     def create(self, payload: Any, config: SandboxConfig) -> tuple[int, Json]:
         started = now_iso()
         inputs = _batch_inputs(payload)
-        traces, multi = _trace_ids(inputs)
+        traces, multi = _trace_ids(inputs, config)
         defs = self.store.properties
         prepared: list[Any] = []
         for item in inputs:
@@ -269,7 +269,7 @@ class ContactsApi:
     def update(self, payload: Any, config: SandboxConfig) -> tuple[int, Json]:
         started = now_iso()
         inputs = _batch_inputs(payload)
-        traces, multi = _trace_ids(inputs)
+        traces, multi = _trace_ids(inputs, config)
         default_id_property = payload.get("idProperty")
         keys: list[tuple[str, str | None]] = []
         for item in inputs:
@@ -338,7 +338,7 @@ class ContactsApi:
     def upsert(self, payload: Any, config: SandboxConfig) -> tuple[int, Json]:
         started = now_iso()
         inputs = _batch_inputs(payload)
-        traces, multi = _trace_ids(inputs)
+        traces, multi = _trace_ids(inputs, config)
         default_id_property = payload.get("idProperty")
         defs = self.store.properties
         prepared: list[Any] = []

@@ -201,3 +201,10 @@ def test_invalid_json_is_a_400(api):
     )
     assert response.status_code == 400
     assert response.json()["category"] == "VALIDATION_ERROR"
+
+
+def test_multi_status_off_fails_the_whole_batch_despite_trace_ids(api, hubspot_sandbox):
+    hubspot_sandbox.configure(multi_status=False)
+    response = api.create(contact("good@example.com", "t1"), contact("bad@", "t2"))
+    assert response.status_code == 400
+    assert hubspot_sandbox.contacts() == []
