@@ -26,11 +26,10 @@ def nudges(monkeypatch):
 
 
 def test_save_enqueues_once_on_commit(nudges, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=True):
-        with transaction.atomic():
-            for n in range(5):
-                Contact(email=f"s{n}@example.com").save()
-            assert nudges == []  # nothing before the commit
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        for n in range(5):
+            Contact(email=f"s{n}@example.com").save()
+        assert nudges == []  # nothing before the commit
     assert len(nudges) == 1
 
 
@@ -43,9 +42,11 @@ def test_saving_a_changed_contact_costs_two_queries_and_no_http(
     contact = Contact.objects.get(pk=contact.pk)
     contact.firstname = "Changed"
     before = hubspot_sandbox.stats()["requests_total"]
-    with django_capture_on_commit_callbacks(execute=True):
-        with CaptureQueriesContext(connection) as ctx:
-            contact.save()
+    with (
+        django_capture_on_commit_callbacks(execute=True),
+        CaptureQueriesContext(connection) as ctx,
+    ):
+        contact.save()
     assert len([q for q in ctx.captured_queries if "SAVEPOINT" not in q["sql"]]) <= 2
     assert len(nudges) == 1
     assert hubspot_sandbox.stats()["requests_total"] == before

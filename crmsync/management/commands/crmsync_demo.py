@@ -8,8 +8,8 @@ queues only valid, clearly-named sample contacts).
 from __future__ import annotations
 
 import os
-import secrets
 import random
+import secrets
 from typing import Any
 
 from django.conf import settings
