@@ -114,8 +114,15 @@ class ContactAdmin(admin.ModelAdmin):
     @admin.action(description="Sync now", permissions=["sync_contact"])
     def sync_now(self, request: HttpRequest, queryset: ContactQuerySet) -> None:
         count = queryset.queue_for_sync()
-        enqueue_sync()
-        self.message_user(request, f"{count} contacts queued and a sync task enqueued.")
+        if enqueue_sync():
+            self.message_user(request, f"{count} contacts queued and a sync task enqueued.")
+        else:
+            self.message_user(
+                request,
+                f"{count} contacts queued. No Celery broker is configured (REDIS_URL): run "
+                "manage.py crmsync_sync to send them.",
+                messages.WARNING,
+            )
 
     @admin.action(
         description="Release held contacts: create them again", permissions=["sync_contact"]

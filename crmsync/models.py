@@ -154,8 +154,8 @@ class Contact(models.Model):
         """Save the contact's data; never the sync state of a stale instance.
 
         On an update, only the data columns are written. When a synced field changed, the
-        row's version is bumped and it is marked pending in the same statement, unless it is
-        in flight: then its worker's write-back sees the new version and sends it again.
+        row's version is bumped and it is marked pending in the same statement (unless it is
+        in flight or held, see below).
         """
         adding = self._state.adding or self.pk is None
         if adding or kwargs.get("update_fields") is not None or kwargs.get("force_insert"):
@@ -167,8 +167,11 @@ class Contact(models.Model):
         changed = self.synced_fields_changed()
         if changed:
             self.version = F("version") + 1
+            # In flight: its worker sees the new version and sends it again. Held: an earlier
+            # create may exist in HubSpot, so only an operator may release it.
             self.sync_status = Case(
                 When(sync_status=SyncStatus.IN_FLIGHT, then=Value(SyncStatus.IN_FLIGHT)),
+                When(sync_status=SyncStatus.HELD, then=Value(SyncStatus.HELD)),
                 default=Value(SyncStatus.PENDING),
             )
             self.next_attempt_at = Now()

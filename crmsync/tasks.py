@@ -24,13 +24,16 @@ def release_expired_leases() -> int:
     return services.release_expired_leases()
 
 
-def enqueue_sync() -> None:
-    """Nudge a worker to drain. With no broker configured (tasks run eagerly) the nudge is
-    skipped: a save must never make an HTTP call in the saving process."""
+def enqueue_sync() -> bool:
+    """Nudge a worker to drain; returns whether a task was enqueued. With no broker
+    configured (tasks run eagerly) the nudge is skipped: a save or an admin request must
+    never make an HTTP call itself."""
     if current_app.conf.task_always_eager:
         logger.debug("crmsync: no Celery broker; run manage.py crmsync_sync to send")
-        return
+        return False
     try:
         sync_pending.delay()
     except Exception:  # the broker is down: the beat schedule will drain the row later
         logger.warning("crmsync: could not enqueue a sync task", exc_info=True)
+        return False
+    return True

@@ -147,7 +147,21 @@ def test_whole_batch_rejection_is_split_and_innocent_rows_go_through(
     for row in good:
         row.refresh_from_db()
         assert row.sync_status == SyncStatus.SYNCED
-    # bisecting 16 inputs for one bad one: 1 + 2 * log2(16) requests at most
+    # HubSpot's message quotes the bad email: the batch, the rest, the culprit alone.
+    assert summary.requests == 3
+
+
+def test_whole_batch_rejection_without_a_clue_is_bisected(crmsync_settings, hubspot_sandbox):
+    hubspot_sandbox.configure(multi_status=False)
+    good = ContactFactory.create_batch(15)
+    bad = ContactFactory(associations=[{"to": {"id": "999"}}])  # the message quotes no value
+    summary = run()
+    bad.refresh_from_db()
+    assert bad.sync_status == SyncStatus.FAILED and "999" in bad.sync_error
+    for row in good:
+        row.refresh_from_db()
+        assert row.sync_status == SyncStatus.SYNCED
+    # 16 inputs, one bad: at most the batch plus two halves per level
     assert summary.requests <= 1 + 2 * 4
 
 

@@ -1,0 +1,137 @@
+"""The processes ``bench/chaos.py`` starts inside Django, on the chaos database.
+
+    python bench/_chaos_child.py fill ROWS.json     # empty crmsync's tables, bulk-insert rows
+    python bench/_chaos_child.py dump OUT.json      # every contact's final state, and history
+    python bench/_chaos_child.py worker NAME        # sync_pending() in a loop until SIGTERM
+
+The database, the sandbox and every setting come from the environment (``DATABASE_URL``,
+``HUBSPOT_API_BASE_URL``, ``CRMSYNC_<NAME>``...), so the harness itself never imports Django
+and can run inside a pytest process whose Django points at another database.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+#: Rows per INSERT statement when filling.
+FILL_BATCH = 1000
+#: A worker with nothing due sleeps this long before looking again.
+IDLE_SECONDS = 0.25
+
+logger = logging.getLogger("crmsync.chaos.worker")
+
+
+def _setup_django() -> None:
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+    import django
+
+    django.setup()
+
+
+def fill(path: Path) -> dict[str, Any]:
+    """Start from empty tables (a previous run may have left rows), then insert the rows."""
+    from django.db import connection, transaction
+
+    from crmsync.models import Contact, PipelineState, SyncAttempt, SyncBatch
+
+    rows = json.loads(path.read_text(encoding="utf-8"))
+    tables = [m._meta.db_table for m in (SyncAttempt, SyncBatch, Contact, PipelineState)]
+    quoted = ", ".join(connection.ops.quote_name(t) for t in tables)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE")
+        # bulk_create sends no signals: nothing is enqueued, the workers find the rows pending.
+        Contact.objects.bulk_create((Contact(**row) for row in rows), batch_size=FILL_BATCH)
+    return {"table": Contact._meta.db_table, "count": Contact.objects.count()}
+
+
+def dump(path: Path) -> dict[str, Any]:
+    """Write every contact's sync state, with the history's outcome counts."""
+    from django.db.models import Count
+
+    from crmsync.models import Contact, SyncAttempt
+
+    fields = (
+        "id",
+        "email",
+        "firstname",
+        "lastname",
+        "properties",
+        "sync_status",
+        "hubspot_id",
+        "sync_error",
+        "sync_error_category",
+        "sync_attempts",
+        "needs_reconcile",
+        "version",
+        "synced_version",
+    )
+    contacts = list(Contact.objects.order_by("id").values(*fields))
+    outcomes = dict(
+        SyncAttempt.objects.values_list("outcome")
+        .annotate(n=Count("id"))
+        .values_list("outcome", "n")
+    )
+    data = {"contacts": contacts, "attempt_outcomes": outcomes}
+    path.write_text(json.dumps(data, default=str), encoding="utf-8")
+    return {"count": len(contacts)}
+
+
+def worker(name: str) -> None:
+    """Drain the queue again and again, as a Celery worker with a busy beat would."""
+    from django.db import close_old_connections
+
+    from crmsync import services
+
+    stopping = False
+
+    def stop(*_: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    logger.warning("worker %s (pid %d) started", name, os.getpid())
+    while not stopping:
+        busy = False
+        try:
+            summary = services.sync_pending()
+            released = services.release_expired_leases()
+            busy = summary.batches > 0 or released > 0
+            if summary.stopped_reason:
+                logger.warning("worker %s: run stopped: %s", name, summary.stopped_reason)
+        except Exception:
+            # A worker that dies on an error would hide it behind a restart: log and go on.
+            logger.exception("worker %s: sync_pending raised", name)
+            close_old_connections()
+            time.sleep(1.0)
+            continue
+        if not busy:
+            time.sleep(IDLE_SECONDS)
+    logger.warning("worker %s stopped", name)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2 or argv[0] not in ("fill", "dump", "worker"):
+        print(__doc__, file=sys.stderr)
+        return 2
+    command, arg = argv
+    _setup_django()
+    if command == "worker":
+        worker(arg)
+        return 0
+    result = fill(Path(arg)) if command == "fill" else dump(Path(arg))
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
