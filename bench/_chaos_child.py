@@ -11,6 +11,8 @@ and can run inside a pytest process whose Django points at another database.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
 import logging
 import os
@@ -27,6 +29,18 @@ FILL_BATCH = 1000
 IDLE_SECONDS = 0.25
 
 logger = logging.getLogger("crmsync.chaos.worker")
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when the harness dies, so no worker outlives an
+    aborted run (elsewhere this does nothing)."""
+    if not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the harness died before the call above
+        os._exit(1)
 
 
 def _setup_django() -> None:
@@ -124,6 +138,7 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     command, arg = argv
+    _die_with_parent()
     _setup_django()
     if command == "worker":
         worker(arg)

@@ -276,7 +276,8 @@ def sync_pending(max_batches: int | None = None, concurrency: int | None = None)
         with ThreadPoolExecutor(threads, thread_name_prefix="crmsync") as pool:
             for part in pool.map(lambda _: _drain_in_thread(conf, budget, stop), range(threads)):
                 summary.add(part)
-    logger.info("crmsync: run finished %s", summary.as_dict())
+    log = logger.info if summary.batches or summary.stopped_reason else logger.debug
+    log("crmsync: run finished %s", summary.as_dict())
     return summary
 
 
