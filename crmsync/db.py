@@ -21,7 +21,7 @@ from django.db import connection
 from django.db.backends.signals import connection_created
 from django.dispatch import receiver
 
-from .models import Contact, SyncStatus
+from .models import Contact, SyncAttempt, SyncStatus
 
 CLAIM_COLUMNS = (
     "id",
@@ -72,6 +72,72 @@ class WriteBack:
     attempts: int = 0
     next_attempt_at: dt.datetime | None = None
     needs_reconcile: bool = False
+
+
+@dataclass
+class AttemptRow:
+    """One SyncAttempt to insert; plain data, because building 100 model instances per
+    batch and letting bulk_create prepare each field cost more than the HTTP call."""
+
+    contact_id: int
+    email: str
+    outcome: str
+    hubspot_id: str
+    error_category: str
+    error_message: str
+    trace_id: str
+    version: int
+    batch_id: int | None = None
+
+
+_ATTEMPT_COLUMNS = (
+    ("created_at", "timestamptz"),
+    ("batch_id", "bigint"),
+    ("contact_id", "bigint"),
+    ("email", "text"),
+    ("outcome", "text"),
+    ("hubspot_id", "text"),
+    ("error_category", "text"),
+    ("error_message", "text"),
+    ("trace_id", "text"),
+    ("version", "integer"),
+)
+
+
+def insert_attempts(rows: Sequence[AttemptRow], now: dt.datetime) -> None:
+    """Insert the history of one batch in one statement."""
+    if not rows:
+        return
+    table = connection.ops.quote_name(SyncAttempt._meta.db_table)
+    names = ", ".join(name for name, _ in _ATTEMPT_COLUMNS)
+    columns: list[list[Any]] = [
+        [now] * len(rows),
+        [r.batch_id for r in rows],
+        [r.contact_id for r in rows],
+        [r.email for r in rows],
+        [r.outcome for r in rows],
+        [r.hubspot_id for r in rows],
+        [r.error_category for r in rows],
+        [r.error_message for r in rows],
+        [r.trace_id for r in rows],
+        [r.version for r in rows],
+    ]
+    with connection.cursor() as cursor:
+        if _is_postgres():
+            arrays = ", ".join(f"%s::{kind}[]" for _, kind in _ATTEMPT_COLUMNS)
+            cursor.execute(f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays})", columns)
+            return
+        stamp = connection.ops.adapt_datetimefield_value(now)
+        columns[0] = [stamp] * len(rows)
+        row_sql = "(" + ", ".join(["%s"] * len(_ATTEMPT_COLUMNS)) + ")"
+        values = list(zip(*columns, strict=True))
+        step = max(connection.features.max_query_params // len(_ATTEMPT_COLUMNS), 1)
+        for start in range(0, len(values), step):
+            chunk = values[start : start + step]
+            flat = [value for row in chunk for value in row]
+            cursor.execute(
+                f"INSERT INTO {table} ({names}) VALUES {', '.join([row_sql] * len(chunk))}", flat
+            )
 
 
 def _table() -> str:

@@ -392,7 +392,7 @@ class _Record:
     """One history row to insert, with its attempts."""
 
     batch: SyncBatch
-    attempts: list[SyncAttempt] = field(default_factory=list)
+    attempts: list[db.AttemptRow] = field(default_factory=list)
 
 
 class _BatchRun:
@@ -411,7 +411,7 @@ class _BatchRun:
         self.lease_until = lease_until
         self.results: dict[int, db.WriteBack] = {}
         self.records: list[_Record] = []
-        self.loose_attempts: list[SyncAttempt] = []
+        self.loose_attempts: list[db.AttemptRow] = []
         self.summary = RunSummary(batches=1)
         self.synced_ids: list[int] = []
         self.failed_ids: list[int] = []
@@ -751,14 +751,25 @@ class _BatchRun:
     def _trace(self, row: db.ClaimedRow) -> str:
         return f"crmsync-{row.id}-v{row.version}-{self.token.hex[:12]}"
 
-    def _attempt(self, row: db.ClaimedRow, outcome: str, record: _Record | None, **kw: Any) -> None:
-        attempt = SyncAttempt(
+    def _attempt(
+        self,
+        row: db.ClaimedRow,
+        outcome: str,
+        record: _Record | None,
+        *,
+        hubspot_id: str = "",
+        error_category: str = "",
+        error_message: str = "",
+    ) -> None:
+        attempt = db.AttemptRow(
             contact_id=row.id,
             email=row.email[:254],
             outcome=outcome,
-            version=row.version,
+            hubspot_id=hubspot_id,
+            error_category=error_category[:64],
+            error_message=error_message,
             trace_id=self._trace(row),
-            **kw,
+            version=row.version,
         )
         (record.attempts if record else self.loose_attempts).append(attempt)
 
@@ -912,10 +923,9 @@ class _BatchRun:
             attempts = list(self.loose_attempts)
             for record, saved in zip(self.records, batches, strict=True):
                 for attempt in record.attempts:
-                    attempt.batch = saved
+                    attempt.batch_id = saved.pk
                 attempts.extend(record.attempts)
-            if attempts:
-                SyncAttempt.objects.bulk_create(attempts)
+            db.insert_attempts(attempts, now)
         if written < len(self.results):
             lost = len(self.results) - written
             self.summary.lost_lease += lost
