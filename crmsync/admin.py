@@ -56,7 +56,8 @@ class ContactAdmin(admin.ModelAdmin):
         "updated_at",
     )
     list_filter = ("sync_status", "sync_error_category", "lifecyclestage")
-    search_fields = ("email", "hubspot_id", "firstname", "lastname")
+    # "=hubspot_id": an exact match, so the index serves it.
+    search_fields = ("email", "=hubspot_id", "firstname", "lastname")
     readonly_fields = (
         "sync_status",
         "hubspot_id",

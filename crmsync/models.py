@@ -139,7 +139,6 @@ class Contact(models.Model):
                 condition=Q(sync_status="in_flight"),
                 name="crmsync_contact_lease_idx",
             ),
-            models.Index(fields=["sync_status", "-updated_at"], name="crmsync_contact_status_idx"),
         ]
         permissions: ClassVar = [
             ("sync_contact", "Can queue contacts and sync them to HubSpot"),

@@ -62,10 +62,12 @@ __all__ = [
 # T = 10 s). The cost is 1 - 1/1.025, about 2.4 % of the ceiling (97.6 % of it stays
 # usable). Lowering N by a few percent instead would not be safe: a window-paced client
 # sends in bursts one window apart, and jitter between the tail of one burst and the head
-# of the next puts more than a few requests of overlap into one server window. The
-# floor keeps short test and sandbox windows from getting a margin of a few milliseconds.
+# of the next puts more than a few requests of overlap into one server window.
+# The floor is for short (sandbox) windows, where 2.5 % is only tens of milliseconds: on a
+# loaded 2-core machine, loopback jitter reached ~90 ms, and a 50 ms margin let one or two
+# requests in 500 through as 429s where 100 ms let none.
 HEADROOM_FRACTION = 0.025
-HEADROOM_MIN_SECONDS = 0.025
+HEADROOM_MIN_SECONDS = 0.1
 
 # HubSpot's Remaining header is the truth about its window, including requests we did not
 # meter (another process using the same app, a retried request counted twice). Below this

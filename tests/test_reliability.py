@@ -168,3 +168,21 @@ def test_daily_429_pauses_until_the_reset(crmsync_settings, hubspot_sandbox):
     get_rate_limiter().reset()
     hubspot_sandbox.configure(daily_limit=1000)
     assert services.sync_pending().synced == 3
+
+
+def test_redis_down_stops_sending_and_leaves_rows_pending(
+    crmsync_settings, hubspot_sandbox, settings
+):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens there once closed
+    settings.CRMSYNC = {**crmsync_settings, "REDIS_URL": f"redis://127.0.0.1:{port}/0"}
+    rows = ContactFactory.create_batch(3)
+    summary = services.sync_pending()
+    assert "unavailable" in summary.stopped_reason
+    assert hubspot_sandbox.stats()["requests_total"] == 0  # nothing sent
+    for row in rows:
+        row.refresh_from_db()
+        assert row.sync_status == SyncStatus.PENDING and row.sync_attempts == 0
