@@ -48,6 +48,7 @@ def test_contact_list_shows_status_id_and_error(admin_client, synced):
     good, bad = synced
     page = admin_client.get(reverse("admin:crmsync_contact_changelist")).content.decode()
     assert good.hubspot_id in page
+    assert bad.sync_error[:60] in page
     assert "bad-address" in page and "Email address bad-address is invalid" in page
     failed = admin_client.get(
         reverse("admin:crmsync_contact_changelist"), {"sync_status__exact": "failed"}
