@@ -12,7 +12,7 @@ from . import services
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="crmsync.sync_pending", ignore_result=True, acks_late=True)
+@shared_task(name="crmsync.sync_pending_contacts", ignore_result=True, acks_late=True)
 def sync_pending(max_batches: int | None = None) -> dict[str, Any]:
     """Drain due pending contacts. Safe to run twice at once, or redelivered: rows are
     claimed in the database, so no row is ever sent by two runs."""

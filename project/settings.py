@@ -99,7 +99,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     "crmsync-drain-pending": {
-        "task": "crmsync.sync_pending",
+        "task": "crmsync.sync_pending_contacts",
         "schedule": timedelta(seconds=float(env.get("CRMSYNC_BEAT_SECONDS", "5"))),
         # A tick that waits in the queue longer than the interval is stale: the
         # next tick does the same work.
