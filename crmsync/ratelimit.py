@@ -7,7 +7,7 @@ serves one process. If Redis is configured but unreachable, ``acquire`` raises r
 letting workers send unmetered.
 
 Why not ``limits``' moving window on Redis: its Redis storage expires the window with
-``EXPIRE`` (whole seconds only, so neither the 2.5 % headroom below nor HubSpot's
+``EXPIRE`` (whole seconds only, so neither the headroom below nor HubSpot's
 millisecond interval can be expressed), stamps entries with each client's own clock (skew
 between hosts lands straight in the window), and checks one window per call, so honouring
 the shared cool-down, the adopted limit and the daily cap would cost two to four round trips
@@ -174,16 +174,10 @@ def _next_midnight(now: datetime) -> datetime:
 
 
 def _combine(configured: _Adopted, adopted: _Adopted | None) -> _Adopted:
-    """The limit in force: the settings, narrowed by what HubSpot reports, never widened.
-
-    A smaller max and a longer interval are each at least as strict as either limit, so
-    pairing them is safe against both.
-    """
-    if adopted is None:
-        return configured
-    return _Adopted(
-        min(configured.max, adopted.max), max(configured.interval_ms, adopted.interval_ms)
-    )
+    """The limit in force: what HubSpot last reported for this app (higher or lower than
+    the settings: a Professional account left on the Starter default speeds up to 190),
+    else the settings. Other apps sharing the budget show in Remaining, which slows us."""
+    return configured if adopted is None else adopted
 
 
 def _window_seconds(interval_ms: int) -> float:
@@ -482,8 +476,7 @@ local limit = tonumber(ARGV[1])
 local interval = tonumber(ARGV[2])
 local adopted = redis.call('HMGET', KEYS[3], 'max', 'interval_ms')
 local amax, aint = tonumber(adopted[1]), tonumber(adopted[2])
-if amax and amax >= 1 and amax < limit then limit = amax end
-if aint and aint > interval then interval = aint end
+if amax and amax >= 1 and aint and aint >= 1 then limit = amax; interval = aint end
 local cool = redis.call('PTTL', KEYS[2])
 if cool > 0 then return {2, cool, limit, interval} end
 local resume = redis.call('GET', KEYS[4])
