@@ -17,18 +17,6 @@ from sandbox_helpers import CONTACTS, contact
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_keep_alive_requests_do_not_stall_on_delayed_acks(api):
-    # With Nagle's algorithm on and headers written apart from the body, each request on a
-    # kept-alive connection waits ~40 ms for a delayed ACK: 30 requests would take > 1 s.
-    inputs = [contact(f"k{i}@example.com") for i in range(100)]
-    api.create(*inputs[:1])
-    started = time.monotonic()
-    for i in range(30):
-        batch = [contact(f"k{i}-{j}@example.com") for j in range(20)]
-        assert api.create(*batch).status_code == 201
-    assert time.monotonic() - started < 0.6
-
-
 def test_accepted_sockets_have_tcp_nodelay_and_answers_leave_in_one_write(hubspot_sandbox):
     with socket.create_connection(("127.0.0.1", hubspot_sandbox.port), timeout=5) as sock:
         body = json.dumps({"inputs": [contact("raw@example.com")]}).encode()
