@@ -111,6 +111,15 @@ def test_crmsync_sync_with_an_unreachable_url_fails(crmsync_settings, settings):
 
 
 @pytest.mark.django_db
+def test_crmsync_sync_with_a_rejected_token_fails_with_one_line(crmsync_settings, settings):
+    settings.CRMSYNC = {**crmsync_settings, "ACCESS_TOKEN": "expired"}
+    ContactFactory()
+    with pytest.raises(CommandError, match="sending is paused: HTTP 401") as info:
+        call_command("crmsync_sync", stdout=io.StringIO())
+    assert "expired" not in str(info.value)
+
+
+@pytest.mark.django_db
 def test_resume_command(crmsync_settings):
     from crmsync import services
 

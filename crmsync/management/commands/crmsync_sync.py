@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from crmsync import services
 from crmsync.exceptions import ConfigurationError, ConnectionFailedError
+from crmsync.models import PipelineState
 
 
 class Command(BaseCommand):
@@ -35,6 +36,10 @@ class Command(BaseCommand):
         except (ConfigurationError, ConnectionFailedError) as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(format_summary(summary))
+        state = services.pipeline_state()
+        if state.paused and state.reason == PipelineState.Reason.AUTH:
+            # A rejected token or missing scope is a configuration error too.
+            raise CommandError(f"sending is paused: {state.message}")
         if summary.stopped_reason:
             self.stderr.write(f"stopped: {summary.stopped_reason}")
 
