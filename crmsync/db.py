@@ -170,8 +170,15 @@ def _is_postgres() -> bool:
     return connection.vendor == "postgresql"
 
 
+_EMPTY_JSON = {"{}": dict, "[]": list}
+
+
 def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str | bytes) else value
+    """Django's PostgreSQL backend hands raw SQL jsonb back as text; most rows hold {} or []."""
+    if isinstance(value, str):
+        empty = _EMPTY_JSON.get(value)
+        return empty() if empty else json.loads(value)
+    return json.loads(value) if isinstance(value, bytes) else value
 
 
 def claim(

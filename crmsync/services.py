@@ -408,6 +408,7 @@ class _BatchRun:
         self.conf = conf
         self.client = client
         self.token = token
+        self.token_tag = token.hex[:12]
         self.rows = {r.id: r for r in rows}
         self.lease_until = lease_until
         self.results: dict[int, db.WriteBack] = {}
@@ -450,7 +451,7 @@ class _BatchRun:
             }
             if associations:
                 body["associations"] = associations
-            item = _Input(self._trace(row), [row], body, email)
+            item = _Input(body["objectWriteTraceId"], [row], body, email)
             if email:
                 by_email[email] = item
             creates.append(item)
@@ -750,7 +751,8 @@ class _BatchRun:
     # -- outcomes ---------------------------------------------------------------------------
 
     def _trace(self, row: db.ClaimedRow) -> str:
-        return f"crmsync-{row.id}-v{row.version}-{self.token.hex[:12]}"
+        # Unique per input: row, version and this claim (so a retry never reuses one).
+        return f"crmsync-{row.id}-v{row.version}-{self.token_tag}"
 
     def _attempt(
         self,
