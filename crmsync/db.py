@@ -37,6 +37,7 @@ CLAIM_COLUMNS = (
     "version",
     "needs_reconcile",
     "sync_attempts",
+    "reconcile_emails",
 )
 
 
@@ -55,6 +56,8 @@ class ClaimedRow:
     version: int
     needs_reconcile: bool
     sync_attempts: int
+    #: lower-cased emails the row had at each claim since it was last settled, space-separated
+    reconcile_emails: str
 
 
 @dataclass
@@ -72,6 +75,7 @@ class WriteBack:
     attempts: int = 0
     next_attempt_at: dt.datetime | None = None
     needs_reconcile: bool = False
+    reconcile_emails: str = ""
 
 
 @dataclass
@@ -198,7 +202,11 @@ def claim(
     token_param = token if _is_postgres() else token.hex
     sql = (
         f"UPDATE {table} SET sync_status = %s, claim_token = %s, lease_expires_at = %s, "
-        f"claimed_version = version, updated_at = %s "
+        f"claimed_version = version, updated_at = %s, "
+        # Remember the email this claim may create the contact with: if the answer is lost
+        # or the worker dies, the lookup must find it even after the email was edited.
+        f"reconcile_emails = CASE WHEN email = '' THEN reconcile_emails "
+        f"ELSE reconcile_emails || lower(email) || ' ' END "
         f"WHERE id IN (SELECT id FROM {table} WHERE sync_status = %s AND next_attempt_at <= %s "
         f"ORDER BY next_attempt_at, id LIMIT %s{skip_locked}) "
         f"RETURNING {', '.join(CLAIM_COLUMNS)}"
@@ -245,6 +253,7 @@ _WRITE_COLUMNS = (
     ("attempts", "integer"),
     ("next_attempt_at", "timestamptz"),
     ("needs_reconcile", "boolean"),
+    ("reconcile_emails", "text"),
 )
 
 # A row edited while its batch was in flight (version moved on) goes back to pending with
@@ -268,6 +277,7 @@ _SET_CLAUSE = """
     next_attempt_at = CASE WHEN c.version <> c.claimed_version THEN %(now)s
                            ELSE COALESCE(v.next_attempt_at, c.next_attempt_at) END,
     needs_reconcile = v.needs_reconcile,
+    reconcile_emails = v.reconcile_emails,
     claim_token = NULL,
     lease_expires_at = NULL,
     updated_at = %(now)s
@@ -298,6 +308,7 @@ def write_back(token: uuid.UUID, rows: Sequence[WriteBack], now: dt.datetime) ->
             r.attempts,
             r.next_attempt_at,
             r.needs_reconcile,
+            r.reconcile_emails,
         )
         for r in rows
     ]

@@ -120,6 +120,9 @@ class Contact(models.Model):
     #: HubSpot may hold this contact already (a lost answer or an expired lease): look it up
     #: by email before creating it again.
     needs_reconcile = models.BooleanField(default=False, db_default=False)
+    #: The emails this row had when it was claimed since it was last settled (lower case,
+    #: space-separated): a lost create may have used any of them.
+    reconcile_emails = models.TextField(default="", db_default="", blank=True, editable=False)
 
     created_at = models.DateTimeField(default=timezone.now, db_default=Now(), editable=False)
     updated_at = models.DateTimeField(default=timezone.now, db_default=Now(), editable=False)

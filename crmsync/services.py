@@ -415,8 +415,11 @@ class _BatchRun:
         self.records: list[_Record] = []
         self.loose_attempts: list[db.AttemptRow] = []
         self.summary = RunSummary(batches=1)
-        self.synced_ids: list[int] = []
-        self.failed_ids: list[int] = []
+        #: rows linked to an existing HubSpot contact in this run, and the updates that
+        #: send them their values
+        self.linked: dict[int, str] = {}
+        self.followups: list[_Input] = []
+        self.retried: set[int] = set()
 
     # -- orchestration ----------------------------------------------------------------------
 
@@ -437,7 +440,7 @@ class _BatchRun:
                 updates.append(_Input(self._trace(row), [row], update))
                 continue
             if row.needs_reconcile:
-                if not row.email.strip():
+                if not _candidates(row):
                     self.hold(row)
                     continue
                 to_reconcile.append(row)
@@ -456,24 +459,60 @@ class _BatchRun:
                 by_email[email] = item
             creates.append(item)
         if to_reconcile and creates:
-            # An earlier create of some of these may have happened: link what HubSpot holds.
-            found, record, error = self.read_existing(i.email for i in creates)
-            if error is not None:
-                self.batch_failed(creates, error, record)
-                creates = []
-            remaining = []
-            for item in creates:
-                hubspot_id = found.get(item.email) if item.email else None
-                if hubspot_id:
-                    for row in item.rows:
-                        self.succeed(row, hubspot_id, Outcome.LINKED, None, record=record)
-                else:
-                    remaining.append(item)
-            creates = remaining
+            creates = self.reconcile(creates)
+        updates += self.followups
+        self.followups = []
         if updates:
             self.send_updates(updates)
         if creates:
             self.send_creates(creates)
+        if self.followups:
+            # Contacts linked to what HubSpot already had get this row's values.
+            self.send_updates(self.followups)
+
+    def reconcile(self, creates: list[_Input]) -> list[_Input]:
+        """An earlier create of some of these may have happened (its answer was lost, or its
+        worker died), possibly under an email the row had then. Look every email each row
+        was ever sent with up at once; link what HubSpot holds (and send it this row's
+        current values); return the rest, to be created."""
+        emails: list[str] = []
+        for item in creates:
+            emails.append(item.email)
+            for row in item.rows:
+                emails.extend(_candidates(row))
+        found, record, error = self.read_existing(emails)
+        if error is not None:
+            self.batch_failed(creates, error, record)
+            return []
+        remaining = []
+        for item in creates:
+            hubspot_id = found.get(item.email) if item.email else None
+            for row in item.rows:
+                hubspot_id = hubspot_id or next(
+                    (found[e] for e in _candidates(row) if e in found), None
+                )
+            if hubspot_id:
+                self.link(item, hubspot_id, None, record)
+            else:
+                remaining.append(item)
+        return remaining
+
+    def link(
+        self, item: _Input, hubspot_id: str, response: BatchResponse | None, record: _Record
+    ) -> None:
+        """HubSpot already holds this contact: link the rows to it, and queue an update with
+        the primary row's values (the local database is the source of truth, and a record
+        found after a lost answer may hold an older version)."""
+        for row in item.rows:
+            self.linked[row.id] = hubspot_id
+            self.succeed(row, hubspot_id, Outcome.LINKED, response, None, record)
+        row = item.primary
+        body = {
+            "id": hubspot_id,
+            "properties": item.body["properties"],
+            "objectWriteTraceId": item.trace_id,
+        }
+        self.followups.append(_Input(item.trace_id, [row], body, item.email))
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -545,27 +584,37 @@ class _BatchRun:
     def read_existing(
         self, emails: Iterable[str]
     ) -> tuple[dict[str, str], _Record, HubSpotError | None]:
-        """Look contacts up by email (batch/read, not search: search lags writes)."""
+        """Look contacts up by email (batch/read, not search: search lags writes), at most
+        100 emails a request."""
         unique = sorted({e.strip().lower() for e in emails if e.strip()})
-        body = {
-            "idProperty": "email",
-            "properties": ["email"],
-            "inputs": [{"id": e} for e in unique],
-        }
-        record, response, error = self._call(
-            SyncBatch.Endpoint.READ,
-            None,
-            lambda: self.client.batch_read_by_email(unique, before_send=self._before_send),
-            body,
-        )
         found: dict[str, str] = {}
-        for result in response.results if response else []:
-            email = str((result.get("properties") or {}).get("email") or "").lower()
-            if email and result.get("id"):
-                found[email] = str(result["id"])
-        return found, record, error
+        chunks = [
+            unique[i : i + HUBSPOT_MAX_BATCH] for i in range(0, len(unique), HUBSPOT_MAX_BATCH)
+        ]
+        for chunk in chunks or [[]]:
+            body = {
+                "idProperty": "email",
+                "properties": ["email"],
+                "inputs": [{"id": e} for e in chunk],
+            }
+            record, response, error = self._call(
+                SyncBatch.Endpoint.READ,
+                None,
+                lambda chunk=chunk: self.client.batch_read_by_email(  # type: ignore[misc]
+                    chunk, before_send=self._before_send
+                ),
+                body,
+            )
+            if error is not None:
+                return found, record, error
+            for result in response.results if response else []:
+                email = str((result.get("properties") or {}).get("email") or "").lower()
+                if email and result.get("id"):
+                    found[email] = str(result["id"])
+        return found, record, None
 
     def send_updates(self, items: list[_Input]) -> None:
+        """batch/update (idempotent), isolating whatever HubSpot rejects as a whole."""
         body = {"inputs": [i.body for i in items]}
         record, response, error = self._call(
             SyncBatch.Endpoint.UPDATE,
@@ -574,26 +623,39 @@ class _BatchRun:
             body,
         )
         if error is not None:
+            if isinstance(error, RejectedError):
+                if len(items) == 1:
+                    message = error_message({"message": error.message})
+                    self.fail_input(items[0], message, error.category, record)
+                else:
+                    self.isolate(items, error, self.send_updates)
+                return
             if isinstance(error, OutcomeUnknownError):
                 # batch/update is idempotent: sending it again is safe.
                 error = RetryLaterError(error.message, status=None, category="OUTCOME_UNKNOWN")
             self.batch_failed(items, error, record)
             return
         assert response is not None
-        by_id = {i.primary.hubspot_id: i for i in items}
+        by_id = {str(i.body["id"]): i for i in items}
+        by_trace = {i.trace_id: i for i in items}
         for result in response.results:
             item = by_id.pop(str(result.get("id", "")), None)
             if item is not None:
+                by_trace.pop(item.trace_id, None)
                 for row in item.rows:
                     self.succeed(row, str(result["id"]), Outcome.UPDATED, response, result, record)
         for err in response.errors:
-            ids = (err.get("context") or {}).get("ids") or []
-            for hubspot_id in ids:
-                item = by_id.pop(str(hubspot_id), None)
-                if item is not None:
-                    for row in item.rows:
-                        self.fail(row, error_message(err), str(err.get("category", "")), record)
-        for item in by_id.values():  # neither a result nor an error: send again later
+            context = err.get("context") or {}
+            named = [by_id.get(str(i)) for i in context.get("ids") or []]
+            named += [by_trace.get(t) for t in error_trace_ids(err)]
+            for item in named:
+                if item is None or item.trace_id not in by_trace:
+                    continue
+                by_trace.pop(item.trace_id)
+                by_id.pop(str(item.body["id"]), None)
+                for row in item.rows:
+                    self.fail(row, error_message(err), str(err.get("category", "")), record)
+        for item in by_trace.values():  # neither a result nor an error: send again later
             for row in item.rows:
                 self.retry(row, "HubSpot's answer did not mention this contact", "", record)
 
@@ -618,11 +680,13 @@ class _BatchRun:
                 message = error_message({"message": error.message})
                 self.fail_input(items[0], message, error.category, record)
                 return
-            self.isolate(items, error)
+            self.isolate(items, error, self.send_creates)
             return
         self.batch_failed(items, error, record)
 
-    def isolate(self, items: list[_Input], error: HubSpotError) -> None:
+    def isolate(
+        self, items: list[_Input], error: HubSpotError, send: Callable[[list[_Input]], None]
+    ) -> None:
         """HubSpot rejected the whole batch for some inputs' sake. Send the inputs whose
         values its message quotes on their own, and the rest together; with no such clue,
         split in halves. Either way the good rows go through in this run and only the bad
@@ -633,14 +697,15 @@ class _BatchRun:
             suspects, rest = items[:middle], items[middle:]
         else:
             rest = [i for i in items if i not in suspects]
-        self.send_creates(rest)
-        self.send_creates(suspects)
+        send(rest)
+        send(suspects)
 
     def resolve_conflict(self, items: list[_Input], error: ConflictError, record: _Record) -> None:
         """A 409 for the whole batch names one existing contact, not which input it was.
         Look every email up once, link those HubSpot has, and create the rest."""
         emails = [i.email for i in items if i.email]
         found: dict[str, str] = {}
+        read_record = record
         if emails:
             found, read_record, read_error = self.read_existing(emails)
             if read_error is not None:
@@ -650,8 +715,7 @@ class _BatchRun:
         for item in items:
             hubspot_id = found.get(item.email) if item.email else None
             if hubspot_id:
-                for row in item.rows:
-                    self.succeed(row, hubspot_id, Outcome.LINKED, None, record=record)
+                self.link(item, hubspot_id, None, read_record)
             else:
                 remaining.append(item)
         if not remaining:
@@ -670,8 +734,7 @@ class _BatchRun:
     def link_or_fail(self, item: _Input, error: ConflictError, record: _Record) -> None:
         hubspot_id = error.existing_id
         if hubspot_id:
-            for row in item.rows:
-                self.succeed(row, hubspot_id, Outcome.LINKED, None, record=record)
+            self.link(item, hubspot_id, None, record)
         else:
             self.fail_input(item, error.message, error.category, record)
 
@@ -702,8 +765,7 @@ class _BatchRun:
                 message = error_message(err)
                 hubspot_id = existing_id(message)
                 if hubspot_id:
-                    for row in item.rows:
-                        self.succeed(row, hubspot_id, Outcome.LINKED, response, None, record)
+                    self.link(item, hubspot_id, response, record)
                 else:
                     self.fail_input(item, message, str(err.get("category", "")), record)
         # Inputs without an email and no echoed trace id: match by the properties we sent.
@@ -795,22 +857,19 @@ class _BatchRun:
             hubspot_updated_at=_parse_time(result.get("updatedAt")),
         )
         self._attempt(row, outcome, record, hubspot_id=hubspot_id)
-        self.summary.synced += 1
-        self.synced_ids.append(row.id)
 
     def fail(
         self, row: db.ClaimedRow, message: str, category: str, record: _Record | None = None
     ) -> None:
         self.results[row.id] = db.WriteBack(
             id=row.id,
+            hubspot_id=self.linked.get(row.id, ""),
             status=SyncStatus.FAILED,
             error=message,
             error_category=category,
             attempts=row.sync_attempts + 1,
         )
         self._attempt(row, Outcome.FAILED, record, error_category=category, error_message=message)
-        self.summary.failed += 1
-        self.failed_ids.append(row.id)
 
     def fail_input(self, item: _Input, message: str, category: str, record: _Record) -> None:
         self.fail(item.primary, message, category, record)
@@ -843,17 +902,20 @@ class _BatchRun:
             return
         delay = backoff(attempts, self.conf) if count else 0.0
         delay = max(delay, wait or 0.0)
+        reconcile = row.needs_reconcile and row.id not in self.linked
         self.results[row.id] = db.WriteBack(
             id=row.id,
+            hubspot_id=self.linked.get(row.id, ""),
             status=SyncStatus.PENDING,
             error=message,
             error_category=category,
             attempts=attempts,
             next_attempt_at=timezone.now() + dt.timedelta(seconds=delay),
-            needs_reconcile=row.needs_reconcile,
+            needs_reconcile=reconcile,
+            reconcile_emails=row.reconcile_emails if reconcile else "",
         )
         self._attempt(row, Outcome.RETRY, record, error_category=category, error_message=message)
-        self.summary.retrying += 1
+        self.retried.add(row.id)
 
     def unknown(self, item: _Input, message: str, record: _Record) -> None:
         """The create may have happened. Rows with an email are looked up before the next
@@ -871,7 +933,9 @@ class _BatchRun:
                 attempts=attempts,
                 next_attempt_at=timezone.now() + dt.timedelta(seconds=backoff(1, self.conf)),
                 needs_reconcile=True,
+                reconcile_emails=row.reconcile_emails,  # holds the email just sent
             )
+            self.retried.add(row.id)
             self._attempt(
                 row,
                 Outcome.UNKNOWN,
@@ -879,7 +943,6 @@ class _BatchRun:
                 error_category="OUTCOME_UNKNOWN",
                 error_message=message,
             )
-            self.summary.retrying += 1
 
     def hold(self, row: db.ClaimedRow, message: str = "", record: _Record | None = None) -> None:
         text = (
@@ -896,23 +959,26 @@ class _BatchRun:
             error_category="OUTCOME_UNKNOWN",
             attempts=row.sync_attempts,
             needs_reconcile=True,
+            reconcile_emails=row.reconcile_emails,
         )
         self._attempt(
             row, Outcome.HELD, record, error_category="OUTCOME_UNKNOWN", error_message=text
         )
-        self.summary.held += 1
 
     def release_untouched(self, *, count_attempt: bool, reason: str = "") -> None:
         """Rows not decided yet go back to pending, due now, attempts unchanged."""
         for row in self.rows.values():
             if row.id not in self.results:
+                reconcile = row.needs_reconcile and row.id not in self.linked
                 self.results[row.id] = db.WriteBack(
                     id=row.id,
+                    hubspot_id=self.linked.get(row.id, ""),
                     status=SyncStatus.PENDING,
                     error=reason,
                     attempts=row.sync_attempts + (1 if count_attempt else 0),
                     next_attempt_at=timezone.now(),
-                    needs_reconcile=row.needs_reconcile,
+                    needs_reconcile=reconcile,
+                    reconcile_emails=row.reconcile_emails if reconcile else "",
                 )
 
     # -- write-back -------------------------------------------------------------------------
@@ -936,10 +1002,22 @@ class _BatchRun:
                 "crmsync: %d rows were reclaimed by another worker; their results were not written",
                 lost,
             )
-        if self.synced_ids:
-            signals.contact_synced.send(sender=Contact, contact_ids=self.synced_ids)
-        if self.failed_ids:
-            signals.contact_sync_failed.send(sender=Contact, contact_ids=self.failed_ids)
+        by_status: dict[str, list[int]] = {}
+        for result in self.results.values():
+            by_status.setdefault(result.status, []).append(result.id)
+        synced = by_status.get(SyncStatus.SYNCED, [])
+        failed = by_status.get(SyncStatus.FAILED, [])
+        self.summary.synced += len(synced)
+        self.summary.failed += len(failed)
+        self.summary.held += len(by_status.get(SyncStatus.HELD, []))
+        # Rows untouched by a pause are pending too, but they are not retries.
+        self.summary.retrying += sum(
+            1 for i in self.retried if self.results[i].status == SyncStatus.PENDING
+        )
+        if synced:
+            signals.contact_synced.send(sender=Contact, contact_ids=synced)
+        if failed:
+            signals.contact_sync_failed.send(sender=Contact, contact_ids=failed)
 
 
 def next_account_midnight(conf: CrmSyncSettings) -> dt.datetime:
@@ -961,6 +1039,12 @@ def _quoted_in(item: _Input, error: HubSpotError) -> bool:
     if isinstance(error.body, dict):
         text += json.dumps(error.body.get("errors") or [], ensure_ascii=False)
     return any(len(v) >= 3 and v in text for v in item.body["properties"].values())
+
+
+def _candidates(row: db.ClaimedRow) -> list[str]:
+    """Every email this row may have been created with: the ones recorded when earlier
+    attempts were claimed (its email at each claim), deduplicated."""
+    return list(dict.fromkeys(e for e in row.reconcile_emails.split() if e))
 
 
 def _row_fields(row: db.ClaimedRow) -> dict[str, Any]:
@@ -1002,6 +1086,7 @@ def release_held(contact_ids: Iterable[int]) -> int:
     return Contact.objects.filter(pk__in=list(contact_ids), sync_status=SyncStatus.HELD).update(
         sync_status=SyncStatus.PENDING,
         needs_reconcile=False,
+        reconcile_emails="",
         next_attempt_at=timezone.now(),
         sync_error="",
         sync_error_category="",

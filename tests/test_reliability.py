@@ -186,3 +186,60 @@ def test_redis_down_stops_sending_and_leaves_rows_pending(
     for row in rows:
         row.refresh_from_db()
         assert row.sync_status == SyncStatus.PENDING and row.sync_attempts == 0
+
+
+def test_edits_after_a_lost_answer_reach_the_contact_hubspot_made(
+    crmsync_settings, hubspot_sandbox, settings
+):
+    """The create's answer is lost; then one row's email and another's name change. The
+    lookup must find the contacts made from the old values (not create a second one), and
+    HubSpot must end up with the new values."""
+    settings.CRMSYNC = {**crmsync_settings, "RETRY_BASE_SECONDS": 60}
+    a = ContactFactory(email="a@example.com", firstname="Old")
+    b = ContactFactory(email="b@example.com", firstname="Old")
+    hubspot_sandbox.configure(drop_after_commit_rate=1.0)
+    services.sync_pending()
+    hubspot_sandbox.configure(drop_after_commit_rate=0.0)
+    a.refresh_from_db()
+    b.refresh_from_db()
+    assert a.needs_reconcile and b.needs_reconcile
+    a.email = "a2@example.com"
+    a.save()
+    b.firstname = "New"
+    b.save()
+    make_due()
+    services.sync_pending()
+    remote = {c["id"]: c["properties"] for c in hubspot_sandbox.contacts()}
+    assert len(remote) == 2  # nothing created twice
+    for row in (a, b):
+        row.refresh_from_db()
+        assert row.sync_status == SyncStatus.SYNCED, row.sync_error
+        assert row.synced_version == row.version
+        assert remote[row.hubspot_id]["email"] == row.email
+        assert remote[row.hubspot_id]["firstname"] == row.firstname
+    assert not a.reconcile_emails and not a.needs_reconcile
+
+
+def test_email_edited_while_in_flight_before_a_crash_is_still_found(
+    crmsync_settings, hubspot_sandbox, monkeypatch
+):
+    row = ContactFactory(email="before@example.com")
+
+    def edit_then_crash(self):
+        other = Contact.objects.get(pk=row.pk)
+        other.email = "after@example.com"
+        other.save()  # while in flight: the worker sent before@...
+        raise Crash("worker died after HubSpot answered")
+
+    monkeypatch.setattr(services._BatchRun, "commit", edit_then_crash)
+    with pytest.raises(Crash):
+        services.sync_batch()
+    monkeypatch.undo()
+    Contact.objects.update(lease_expires_at=timezone.now() - dt.timedelta(seconds=1))
+    services.sync_pending()
+    remote = hubspot_sandbox.contacts()
+    assert len(remote) == 1
+    row.refresh_from_db()
+    assert row.sync_status == SyncStatus.SYNCED
+    assert row.hubspot_id == remote[0]["id"]
+    assert remote[0]["properties"]["email"] == "after@example.com"

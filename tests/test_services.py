@@ -105,12 +105,16 @@ def test_existing_email_links_to_the_existing_contact(
 ):
     hubspot_sandbox.configure(conflict_mode=conflict_mode)
     existing_id = hubspot_sandbox.add_contact({"email": "known@example.com", "firstname": "K"})
-    known = ContactFactory(email="Known@Example.com")
+    known = ContactFactory(email="Known@Example.com", firstname="Ours")
     others = ContactFactory.create_batch(4)
     run()
     known.refresh_from_db()
     assert known.sync_status == SyncStatus.SYNCED
     assert known.hubspot_id == existing_id
+    # The local database is the source of truth: the linked contact gets our values.
+    assert hubspot_sandbox.contact_by_email("known@example.com")["properties"]["firstname"] == (
+        "Ours"
+    )
     assert SyncAttempt.objects.get(contact=known, outcome="linked")
     for row in others:
         row.refresh_from_db()
