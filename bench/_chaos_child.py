@@ -3,6 +3,7 @@
     python bench/_chaos_child.py fill ROWS.json     # empty crmsync's tables, bulk-insert rows
     python bench/_chaos_child.py dump OUT.json      # every contact's final state, and history
     python bench/_chaos_child.py worker NAME        # sync_pending() in a loop until SIGTERM
+    python bench/_chaos_child.py edit PLAN.json     # edit rows as a user would, meanwhile
 
 The database, the sandbox and every setting come from the environment (``DATABASE_URL``,
 ``HUBSPOT_API_BASE_URL``, ``CRMSYNC_<NAME>``...), so the harness itself never imports Django
@@ -133,8 +134,75 @@ def worker(name: str) -> None:
     logger.warning("worker %s stopped", name)
 
 
+def edit(path: Path) -> dict[str, Any]:
+    """Edit rows through ``Contact.save()`` while the workers run, as the host project would.
+
+    Edits favour rows in flight (the write-back must see the newer version and send it
+    again) and rows waiting to be reconciled after an unknown outcome (their lookup must
+    still find what an earlier create made); some change the email.
+    """
+    import random
+
+    from crmsync.models import Contact, SyncStatus
+
+    plan = json.loads(path.read_text(encoding="utf-8"))
+    rng = random.Random(f"{plan['seed']}:edits")
+    wanted = set(plan["keys"])
+    editable = sorted(
+        pk
+        for pk, props in Contact.objects.values_list("id", "properties")
+        if isinstance(props, dict) and props.get("chaos_row_id") in wanted
+    )
+    editable_set = set(editable)
+    stopping = False
+
+    def stop(*_: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    log: list[dict[str, Any]] = []
+    for n in range(plan["edits"]):
+        time.sleep(rng.uniform(0.5, 1.5) / plan["per_second"])
+        if stopping:
+            break
+        draw = rng.random()
+        if draw < 0.4:
+            pool = Contact.objects.filter(sync_status=SyncStatus.IN_FLIGHT)
+        elif draw < 0.6:
+            pool = Contact.objects.filter(sync_status=SyncStatus.PENDING, needs_reconcile=True)
+        else:
+            pool = Contact.objects.none()
+        candidates = sorted(set(pool.values_list("id", flat=True)) & editable_set)
+        pk = rng.choice(candidates or editable)
+        contact = Contact.objects.get(pk=pk)
+        before = {
+            "status": contact.sync_status,
+            "needs_reconcile": contact.needs_reconcile,
+            "email": contact.email,
+            "version": contact.version,
+        }
+        contact.firstname = f"Edited {n}"
+        if contact.email and rng.random() < plan["email_share"]:
+            contact.email = f"edited{n}.{pk}@{plan['domain']}"
+        contact.save()
+        log.append({"n": n, "id": pk, "at": time.time(), "before": before, "email": contact.email})
+    out = path.with_name("edits.json")
+    out.write_text(json.dumps(log, indent=1), encoding="utf-8")
+    return {
+        "edits": len(log),
+        "emails": sum(1 for e in log if e["email"] != e["before"]["email"]),
+        "in_flight": sum(1 for e in log if e["before"]["status"] == SyncStatus.IN_FLIGHT),
+        "reconciling": sum(
+            1
+            for e in log
+            if e["before"]["needs_reconcile"] and e["before"]["status"] == SyncStatus.PENDING
+        ),
+    }
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) != 2 or argv[0] not in ("fill", "dump", "worker"):
+    if len(argv) != 2 or argv[0] not in ("fill", "dump", "worker", "edit"):
         print(__doc__, file=sys.stderr)
         return 2
     command, arg = argv
@@ -143,7 +211,8 @@ def main(argv: list[str]) -> int:
     if command == "worker":
         worker(arg)
         return 0
-    result = fill(Path(arg)) if command == "fill" else dump(Path(arg))
+    commands = {"fill": fill, "dump": dump, "edit": edit}
+    result = commands[command](Path(arg))
     print(json.dumps(result))
     return 0
 

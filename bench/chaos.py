@@ -1,7 +1,7 @@
 """Chaos harness: N contacts, M worker processes killed at random, a faulty HubSpot sandbox.
 
     .venv/bin/python bench/chaos.py --contacts 10000 --workers 3 [--seed S]
-        [--kill-seconds 90] [--kill-interval 1,3] [--deadline 900]
+        [--kill-seconds 90] [--kill-interval 1,3] [--deadline 900] [--edits N]
 
 What it does (docs/chaos.md has the details and the figures measured):
 
@@ -16,8 +16,9 @@ What it does (docs/chaos.md has the details and the figures measured):
    some sharing an email, some already in HubSpot);
 4. starts M worker processes running ``services.sync_pending()`` in a loop, kills one with
    SIGKILL at random moments (seeded) and starts a fresh one, while a "noisy neighbour" eats
-   into the shared rate limit; then stops killing, turns the faults off and waits until no
-   row is pending or in flight;
+   into the shared rate limit and an editor changes 1 % of the rows through
+   ``Contact.save()`` (``--edits 0``: none); then stops killing, turns the faults off and
+   waits until no row is pending or in flight;
 5. compares every row with what the sandbox holds and prints one table. The exit status is
    1 when anything was lost, duplicated, wrong or stuck.
 
@@ -110,6 +111,15 @@ class ChaosOptions:
     #: Another app on the same HubSpot account: bursts of requests that use up the shared
     #: rate-limit window behind the workers' back, while workers are being killed.
     neighbour: bool = True
+    #: Any other sandbox option (docs/sandbox.md), set at start: e.g. {"conflict_mode":
+    #: "batch"} to play a HubSpot that rejects a whole batch for one existing email.
+    sandbox_options: dict[str, Any] = field(default_factory=dict)
+    # -- the host project editing rows meanwhile --
+    #: Edits through Contact.save() while workers are killed; None: 1 % of the rows.
+    edits: int | None = None
+    edits_per_second: float = 5.0
+    #: Share of edits that also change the email.
+    email_edit_share: float = 0.3
     # -- the rows --
     invalid_share: float = 0.03
     no_email_share: float = 0.02
@@ -175,6 +185,7 @@ class ChaosReport:
     requests: int = 0
     workers_killed: int = 0
     workers_crashed: int = 0
+    edits: dict[str, int] = field(default_factory=dict)
     lost: int = 0
     duplicated: int = 0
     wrong_id: int = 0
@@ -227,8 +238,19 @@ def check_postgres_url(url: str) -> None:
     host = urlsplit(url).hostname
     if host not in LOOPBACK_HOSTS:
         raise ChaosError(f"DATABASE_URL must point at a loopback address, not {host!r}")
-    if not database_name(url):
-        raise ChaosError("DATABASE_URL names no database")
+    if "chaos" not in database_name(url):
+        # The harness empties crmsync's tables: never in a database kept for anything else.
+        raise ChaosError(
+            f"the chaos harness empties crmsync's tables, so its database's name must contain "
+            f"'chaos' (not {database_name(url)!r})"
+        )
+
+
+def chaos_database_url(url: str) -> str:
+    """``url`` if it names a chaos database, else ``<name>_chaos`` on the same server: a
+    DATABASE_URL exported for the test suite or a dev server must not be emptied."""
+    name = database_name(url) or "crmsync"
+    return url if "chaos" in name else with_database(url, f"{name}_chaos")
 
 
 def database_name(url: str) -> str:
@@ -558,8 +580,20 @@ class Workers:
     def _spawn(self) -> tuple[str, subprocess.Popen[bytes]]:
         self.started += 1
         name = f"w{self.started}"
-        proc = _popen([str(CHILD), "worker", name], self.env, self.work / f"worker-{name}.log")
+        proc = _popen([str(CHILD), "worker", name], self.env, self._log(name))
         return name, proc
+
+    def ready(self) -> list[int]:
+        """Indexes of workers past Django's start-up (they log a line once they loop):
+        killing one that never claimed a row would test nothing."""
+        return [
+            index
+            for index, (name, proc) in enumerate(self.procs)
+            if proc.poll() is None and self._log(name).stat().st_size > 0
+        ]
+
+    def _log(self, name: str) -> Path:
+        return self.work / f"worker-{name}.log"
 
     def kill(self, index: int) -> tuple[str, int]:
         name, proc = self.procs[index]
@@ -653,8 +687,13 @@ def run_chaos(options: ChaosOptions) -> ChaosReport:
     sandbox = Sandbox.start(options, env, work)
     workers: Workers | None = None
     neighbour: Neighbour | None = None
+    editor: subprocess.Popen[bytes] | None = None
     counter: StatusCounter | None = None
     try:
+        if options.sandbox_options:
+            sandbox.post("config", options.sandbox_options)
+        config = sandbox.get("config")
+        (work / "sandbox_config.json").write_text(json.dumps(config, indent=1), encoding="utf-8")
         for chunk in _chunks(seeded, 500):
             sandbox.post("contacts", {"contacts": list(chunk)})
         rows_file = work / "rows.json"
@@ -672,6 +711,7 @@ def run_chaos(options: ChaosOptions) -> ChaosReport:
         if options.neighbour:
             neighbour = Neighbour(sandbox.url, options.sandbox_rate_limit // 2, options.seed)
             neighbour.start()
+        editor = _start_editor(options, rows, worker_env, work)
         rng = random.Random(f"{options.seed}:kills")
         kill_until = sync_started + options.kill_seconds
         next_kill = sync_started + rng.uniform(*options.kill_interval)
@@ -680,8 +720,9 @@ def run_chaos(options: ChaosOptions) -> ChaosReport:
         # Phase 1: faults on, kills on.
         while time.monotonic() < min(kill_until, deadline):
             now = time.monotonic()
-            if now >= next_kill:
-                name, pid = workers.kill(rng.randrange(len(workers.procs)))
+            ready = workers.ready() if now >= next_kill else []
+            if ready:
+                name, pid = workers.kill(rng.choice(ready))
                 report.kills.append((round(now - sync_started, 2), name, pid))
                 next_kill = now + rng.uniform(*options.kill_interval)
             for note in workers.replace_dead():
@@ -690,10 +731,14 @@ def run_chaos(options: ChaosOptions) -> ChaosReport:
             if now - last_note >= 5:
                 last_note = now
                 _say(options, _progress_line(now - sync_started, counts, len(report.kills)))
-            if counts[PENDING] + counts[IN_FLIGHT] == 0:
+            editing = editor is not None and editor.poll() is None
+            if counts[PENDING] + counts[IN_FLIGHT] == 0 and not editing:
                 break
             time.sleep(0.2)
         report.kill_phase_seconds = time.monotonic() - sync_started
+        if editor is not None:
+            _stop(editor, 30)
+            report.edits = _edit_counts(work / "edits.json")
         # Phase 2: no more kills or faults; leases of killed workers expire and are reclaimed.
         if neighbour is not None:
             neighbour.halt.set()
@@ -738,6 +783,8 @@ def run_chaos(options: ChaosOptions) -> ChaosReport:
     finally:
         if neighbour is not None:
             neighbour.halt.set()
+        if editor is not None:
+            _stop(editor, 5)
         if workers is not None:
             workers.stop()
         if counter is not None:
@@ -757,6 +804,41 @@ def run_chaos(options: ChaosOptions) -> ChaosReport:
     report.rate_limited_neighbour = int((by_endpoint.get("companies.get") or {}).get("429", 0))
     report.wall_seconds = time.monotonic() - started
     return report
+
+
+def _start_editor(
+    options: ChaosOptions, rows: Sequence[PlannedRow], env: Mapping[str, str], work: Path
+) -> subprocess.Popen[bytes] | None:
+    count = options.edits if options.edits is not None else max(1, options.contacts // 100)
+    if count <= 0:
+        return None
+    # Only rows that own their HubSpot record: rows sharing an email, or linked to a contact
+    # HubSpot already had, share a record, and an edit of one would rewrite the others'.
+    plan = {
+        "keys": [r.key for r in rows if r.kind in ("valid", "no_email")],
+        "edits": count,
+        "per_second": options.edits_per_second,
+        "email_share": options.email_edit_share,
+        "seed": options.seed,
+        "domain": f"chaos{options.seed}.example.com",
+    }
+    path = work / "edit_plan.json"
+    path.write_text(json.dumps(plan), encoding="utf-8")
+    return _popen([str(CHILD), "edit", str(path)], env, work / "editor.log")
+
+
+def _edit_counts(path: Path) -> dict[str, int]:
+    if not path.exists():
+        return {}
+    log = json.loads(path.read_text(encoding="utf-8"))
+    return {
+        "edits": len(log),
+        "email changed": sum(1 for e in log if e["email"] != e["before"]["email"]),
+        "while in flight": sum(1 for e in log if e["before"]["status"] == IN_FLIGHT),
+        "while awaiting reconciliation": sum(
+            1 for e in log if e["before"]["status"] == PENDING and e["before"]["needs_reconcile"]
+        ),
+    }
 
 
 def _progress_line(elapsed: float, counts: Mapping[str, int], kills: int) -> str:
@@ -840,7 +922,8 @@ def analyse(
     for row in rows:
         contact = local.get(row.key)
         holding = by_key.get(row.key, [])
-        email = row.email.strip().lower()
+        # The row's email as it ended (the editor may have changed it).
+        email = str((contact or row.fields).get("email") or "").strip().lower()
         email_records = by_email.get(email, []) if email else []
         if len(holding) > 1 or len(email_records) > 1:
             if not (email and email in duplicated_emails):
@@ -890,34 +973,44 @@ def analyse(
             problem("lost", row, contact, f"unexpected status {status!r}")
             continue
         report.synced += 1
-        if email:
-            expected = email_records[0] if email_records else by_secondary.get(email)
-        else:
-            expected = holding[0] if len(holding) == 1 else None
-        if expected is None or hubspot_id not in by_id:
+        # Its record: the one holding its email (or, failing that, holding it as a secondary
+        # email); for a row without email, the one carrying its chaos_row_id. Duplicates were
+        # counted above: here any of them will do.
+        candidates = email_records or ([by_secondary[email]] if email in by_secondary else [])
+        if not email:
+            candidates = holding
+        if hubspot_id not in by_id:
             report.lost += 1
-            problem("lost", row, contact, f"HubSpot holds no record for it (found {holding})")
+            where = f"HubSpot's record for it is {candidates}" if candidates else "none"
+            problem("lost", row, contact, f"HubSpot holds no record {hubspot_id!r} ({where})")
             continue
-        if hubspot_id != expected:
+        if hubspot_id not in candidates:
             report.wrong_id += 1
-            problem("wrong id", row, contact, f"HubSpot's record for it is {expected}")
+            problem("wrong id", row, contact, f"HubSpot's record for it is {candidates or 'none'}")
+            continue
+        if int(contact.get("synced_version", 0)) != int(contact.get("version", 0)):
+            report.wrong_data += 1
+            problem("wrong data", row, contact, "synced, but not its latest version")
             continue
         record_props = by_id[hubspot_id].get("properties") or {}
         if record_props.get(ROW_ID_PROPERTY) == row.key:
-            sent = {
+            # Its own record must hold its latest values.
+            latest = {
                 "email": email or None,
-                "firstname": row.fields["firstname"] or None,
-                "lastname": row.fields["lastname"] or None,
+                "firstname": contact.get("firstname") or None,
+                "lastname": contact.get("lastname") or None,
             }
-            got = {name: record_props.get(name) or None for name in sent}
-            if got != sent:
+            got = {name: record_props.get(name) or None for name in latest}
+            if got != latest:
                 report.wrong_data += 1
-                problem("wrong data", row, contact, f"sent {sent}, HubSpot holds {got}")
+                problem("wrong data", row, contact, f"row has {latest}, HubSpot holds {got}")
         elif row.kind in ("existing", "secondary"):
             report.linked_existing += 1
     # Records made by this run that no row points to: a create whose result went missing.
     planned_by_key = {r.key: r for r in rows}
     for key, ids in by_key.items():
+        if len(ids) > 1:
+            continue  # counted as duplicated
         for record_id in ids:
             if record_id not in pointed_at and key not in held_keys:
                 planned = planned_by_key.get(key)
@@ -964,6 +1057,8 @@ def format_report(report: ChaosReport, cores: int | None = None) -> str:
         f"no email, outcome unknown: {report.held_in_hubspot:,} in HubSpot once, "
         f"{report.held - report.held_in_hubspot:,} not at all"
     )
+    edits_note = ", ".join(f"{n:,} {what}" for what, n in report.edits.items() if what != "edits")
+    edits_note = edits_note or "none (--edits 0)"
     lines = [
         (
             "rows",
@@ -981,6 +1076,7 @@ def format_report(report: ChaosReport, cores: int | None = None) -> str:
             "SIGKILL, each replaced by a fresh worker"
             + (f"; {report.workers_crashed} died on their own" if report.workers_crashed else ""),
         ),
+        ("edits meanwhile", report.edits.get("edits", 0), edits_note),
         ("lost", report.lost, "valid row not synced to a record HubSpot holds, or vanished"),
         (
             "duplicated in HubSpot",
@@ -1044,6 +1140,23 @@ def _interval(text: str) -> tuple[float, float]:
     return parts[0], parts[1]
 
 
+def _sandbox_option(text: str) -> tuple[str, Any]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError("NAME=VALUE")
+    try:
+        return name, json.loads(value)
+    except ValueError:
+        return name, value
+
+
+def _database_url_from_environ() -> str:
+    url = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    if urlsplit(url).scheme.split("+")[0] not in POSTGRES_SCHEMES:
+        return url  # check_postgres_url says why not
+    return chaos_database_url(url)
+
+
 def parse_args(argv: Sequence[str] | None) -> ChaosOptions:
     defaults = ChaosOptions()
     parser = argparse.ArgumentParser(
@@ -1075,7 +1188,27 @@ def parse_args(argv: Sequence[str] | None) -> ChaosOptions:
         "--concurrency", type=int, default=defaults.concurrency, help="batches in flight per worker"
     )
     parser.add_argument("--lease-seconds", type=float, default=defaults.lease_seconds)
-    parser.add_argument("--no-neighbour", dest="neighbour", action="store_false")
+    parser.add_argument(
+        "--edits",
+        type=int,
+        default=None,
+        help="rows edited through Contact.save() while workers are killed (default 1%% of "
+        "the rows; 0 for none)",
+    )
+    parser.add_argument(
+        "--no-neighbour",
+        dest="neighbour",
+        action="store_false",
+        help="no bursts from another app eating into the shared rate limit",
+    )
+    parser.add_argument(
+        "--sandbox-option",
+        metavar="NAME=VALUE",
+        action="append",
+        default=[],
+        type=_sandbox_option,
+        help="any other sandbox option, e.g. conflict_mode=batch (repeatable)",
+    )
     parser.add_argument("--work-dir", type=Path, default=None)
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
@@ -1083,7 +1216,7 @@ def parse_args(argv: Sequence[str] | None) -> ChaosOptions:
         contacts=args.contacts,
         workers=args.workers,
         seed=args.seed,
-        database_url=os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+        database_url=_database_url_from_environ(),
         redis_url=os.environ.get("REDIS_URL", DEFAULT_REDIS_URL),
         kill_seconds=args.kill_seconds,
         kill_interval=args.kill_interval,
@@ -1092,6 +1225,8 @@ def parse_args(argv: Sequence[str] | None) -> ChaosOptions:
         concurrency=args.concurrency,
         lease_seconds=args.lease_seconds,
         neighbour=args.neighbour,
+        edits=args.edits,
+        sandbox_options=dict(args.sandbox_option),
         work_dir=args.work_dir,
         progress=None if args.quiet else lambda line: print(line, file=sys.stderr, flush=True),
     )

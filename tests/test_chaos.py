@@ -1,0 +1,140 @@
+"""The chaos harness (bench/chaos.py) at a small size, and its verdict on made-up outcomes.
+
+The harness runs in child processes against a database of its own, which this test creates
+and drops: it neither uses pytest-django's test database nor asks for it (no ``django_db``).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from bench import chaos
+
+
+def planned(key, kind="valid", email="", invalid_reason=""):
+    fields = {"email": email, "firstname": "Ada", "lastname": f"Row {key}", "properties": {}}
+    return chaos.PlannedRow(key, kind, fields, invalid_reason)
+
+
+def local(db_id, key, status, hubspot_id="", email=""):
+    return {
+        "id": db_id,
+        "email": email,
+        "firstname": "Ada",
+        "lastname": f"Row {key}",
+        "version": 1,
+        "synced_version": 1 if status == chaos.SYNCED else 0,
+        "sync_status": status,
+        "hubspot_id": hubspot_id,
+        "sync_error": "",
+        "properties": {chaos.ROW_ID_PROPERTY: key},
+    }
+
+
+def remote(record_id, key="", email="", firstname="Ada", lastname=None):
+    props = {"email": email or None, "firstname": firstname, "lastname": lastname or f"Row {key}"}
+    if key:
+        props[chaos.ROW_ID_PROPERTY] = key
+    return {"id": record_id, "archived": False, "properties": props}
+
+
+def test_the_verdict_counts_every_kind_of_damage():
+    rows = [
+        planned("ok", email="ok@x.com"),
+        planned("wrong", email="wrong@x.com"),
+        planned("twice"),  # no email, created twice
+        planned("waiting", email="waiting@x.com"),
+        planned("gave-up", email="gave-up@x.com"),
+        planned("bad", kind="invalid", email="bad@", invalid_reason="invalid email"),
+        planned("unsure"),  # no email, held, created once
+        planned("gone", email="gone@x.com"),  # synced to an id HubSpot does not hold
+        planned("vanished", email="vanished@x.com"),  # no longer in the database
+        planned("changed", email="changed@x.com"),
+    ]
+    contacts = [
+        local(1, "ok", chaos.SYNCED, "101", "ok@x.com"),
+        local(2, "wrong", chaos.SYNCED, "101", "wrong@x.com"),
+        local(3, "twice", chaos.SYNCED, "103"),
+        local(4, "waiting", chaos.IN_FLIGHT, email="waiting@x.com"),
+        local(5, "gave-up", chaos.FAILED, email="gave-up@x.com"),
+        local(6, "bad", chaos.FAILED),
+        local(7, "unsure", chaos.HELD),
+        local(8, "gone", chaos.SYNCED, "999", "gone@x.com"),
+        local(10, "changed", chaos.SYNCED, "110", "changed@x.com"),
+    ]
+    records = [
+        remote("101", "ok", "ok@x.com"),
+        remote("102", "wrong", "wrong@x.com"),
+        remote("103", "twice"),
+        remote("104", "twice"),
+        remote("107", "unsure"),
+        remote("110", "changed", "changed@x.com", firstname="Grace"),
+        remote("111", "stray", "stray@x.com"),
+    ]
+    report = chaos.ChaosReport()
+    chaos.analyse(report, rows, contacts, records)
+
+    problems = {(p.what, p.key) for p in report.problems}
+    assert report.duplicated == 1 and ("duplicated", "twice") in problems
+    assert report.wrong_id == 1 and ("wrong id", "wrong") in problems
+    assert report.stuck == 1 and ("stuck", "waiting") in problems
+    assert report.lost == 3
+    assert {("lost", "gave-up"), ("lost", "gone"), ("lost", "vanished")} <= problems
+    assert report.wrong_data == 1 and ("wrong data", "changed") in problems
+    # 102 (the record "wrong" should have pointed to) and 111 are pointed at by no row.
+    assert report.orphans == 2
+    assert (report.failed, report.failed_invalid, report.invalid) == (2, 1, 1)
+    assert (report.held, report.held_in_hubspot) == (1, 1)
+    assert not report.ok
+    assert "NOT OK: 1 valid rows failed" in chaos.format_report(report, cores=2)
+
+
+def test_the_harness_refuses_sqlite():
+    with pytest.raises(chaos.ChaosError, match="needs PostgreSQL"):
+        chaos.check_postgres_url("sqlite:///db.sqlite3")
+
+
+@pytest.mark.postgres
+def test_workers_killed_at_random_lose_duplicate_and_corrupt_nothing(tmp_path):
+    server = os.environ["DATABASE_URL"]
+    url = chaos.with_database(server, f"crmsync_chaos_pytest_{os.getpid()}")
+    options = chaos.ChaosOptions(
+        contacts=400,
+        workers=3,
+        seed=11,
+        database_url=url,
+        # Without Redis every worker paces itself alone; the run is just as valid.
+        redis_url=os.environ.get("REDIS_URL", ""),
+        kill_seconds=60,
+        # Each kill costs a fresh worker's Django start-up: a few, not dozens.
+        kill_interval=(1.0, 2.5),
+        # Generous: a loaded 2-core machine is slow, and nothing here is about speed.
+        deadline_seconds=240,
+        batch_size=10,
+        lease_seconds=6,
+        # Fewer requests than the full run: more of them go wrong, so that unknown outcomes
+        # and their reconciliation happen at this size too.
+        fault_5xx_rate=0.05,
+        drop_after_commit_rate=0.06,
+        slow_after_commit_rate=0.04,
+        sandbox_rate_limit=8,
+        worker_rate_limit=30,
+        # Concurrent edits (1 % of rows, emails included) while workers are killed.
+        edits=None,
+        work_dir=tmp_path,
+    )
+    try:
+        report = chaos.run_chaos(options)
+    finally:
+        chaos.drop_database(url)
+    text = f"{chaos.format_report(report)}\n{chaos.format_problems(report)}"
+    print(text)
+    assert report.converged, text
+    assert report.workers_killed >= 2, text
+    assert report.faults_total > 0, text
+    assert (report.lost, report.duplicated, report.wrong_id, report.stuck) == (0, 0, 0, 0), text
+    assert (report.wrong_data, report.orphans) == (0, 0), text
+    assert report.failed == report.failed_invalid == report.invalid, text
+    assert report.synced + report.held + report.failed == report.rows, text
