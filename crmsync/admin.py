@@ -14,7 +14,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 
 from . import services
-from .models import Contact, ContactQuerySet, PipelineState, SyncAttempt, SyncBatch
+from .models import SYNCED_FIELDS, Contact, ContactQuerySet, PipelineState, SyncAttempt, SyncBatch
 from .tasks import enqueue_sync
 
 
@@ -77,21 +77,7 @@ class ContactAdmin(admin.ModelAdmin):
         "updated_at",
     )
     fieldsets = (
-        (
-            None,
-            {
-                "fields": (
-                    "email",
-                    "firstname",
-                    "lastname",
-                    "phone",
-                    "company",
-                    "lifecyclestage",
-                    "properties",
-                    "associations",
-                )
-            },
-        ),
+        (None, {"fields": SYNCED_FIELDS}),
         ("HubSpot sync", {"fields": readonly_fields}),
     )
     inlines = (ContactAttemptInline,)

@@ -21,18 +21,11 @@ from django.db import connection
 from django.db.backends.signals import connection_created
 from django.dispatch import receiver
 
-from .models import Contact, SyncAttempt, SyncStatus
+from .models import SYNCED_FIELDS, Contact, SyncAttempt, SyncStatus
 
 CLAIM_COLUMNS = (
     "id",
-    "email",
-    "firstname",
-    "lastname",
-    "phone",
-    "company",
-    "lifecyclestage",
-    "properties",
-    "associations",
+    *SYNCED_FIELDS,  # the order of ClaimedRow's fields below
     "hubspot_id",
     "version",
     "needs_reconcile",

@@ -613,22 +613,36 @@ class _BatchRun:
                     found[email] = str(result["id"])
         return found, record, None
 
+    def _post(
+        self, endpoint: str, items: list[_Input], post: Callable[..., BatchResponse]
+    ) -> tuple[_Record, BatchResponse | None, HubSpotError | None]:
+        body = {"inputs": [i.body for i in items]}
+        return self._call(
+            endpoint, items, lambda: post(body["inputs"], before_send=self._before_send), body
+        )
+
+    def _rejected(
+        self,
+        items: list[_Input],
+        error: HubSpotError,
+        record: _Record,
+        send: Callable[[list[_Input]], None],
+    ) -> None:
+        """HubSpot refused the whole request: one input fails; several are isolated."""
+        if len(items) == 1:
+            message = error_message({"message": error.message})
+            self.fail_input(items[0], message, error.category, record)
+        else:
+            self.isolate(items, error, send)
+
     def send_updates(self, items: list[_Input]) -> None:
         """batch/update (idempotent), isolating whatever HubSpot rejects as a whole."""
-        body = {"inputs": [i.body for i in items]}
-        record, response, error = self._call(
-            SyncBatch.Endpoint.UPDATE,
-            items,
-            lambda: self.client.batch_update(body["inputs"], before_send=self._before_send),
-            body,
+        record, response, error = self._post(
+            SyncBatch.Endpoint.UPDATE, items, self.client.batch_update
         )
         if error is not None:
             if isinstance(error, RejectedError):
-                if len(items) == 1:
-                    message = error_message({"message": error.message})
-                    self.fail_input(items[0], message, error.category, record)
-                else:
-                    self.isolate(items, error, self.send_updates)
+                self._rejected(items, error, record, self.send_updates)
                 return
             if isinstance(error, OutcomeUnknownError):
                 # batch/update is idempotent: sending it again is safe.
@@ -661,12 +675,8 @@ class _BatchRun:
 
     def send_creates(self, items: list[_Input]) -> None:
         """batch/create, isolating whatever HubSpot rejects as a whole."""
-        body = {"inputs": [i.body for i in items]}
-        record, response, error = self._call(
-            SyncBatch.Endpoint.CREATE,
-            items,
-            lambda: self.client.batch_create(body["inputs"], before_send=self._before_send),
-            body,
+        record, response, error = self._post(
+            SyncBatch.Endpoint.CREATE, items, self.client.batch_create
         )
         if error is None:
             assert response is not None
@@ -676,11 +686,7 @@ class _BatchRun:
             self.resolve_conflict(items, error, record)
             return
         if isinstance(error, RejectedError):
-            if len(items) == 1:
-                message = error_message({"message": error.message})
-                self.fail_input(items[0], message, error.category, record)
-                return
-            self.isolate(items, error, self.send_creates)
+            self._rejected(items, error, record, self.send_creates)
             return
         self.batch_failed(items, error, record)
 
@@ -724,10 +730,8 @@ class _BatchRun:
             # Nothing found by email (a secondary email, say): isolate like any rejection.
             if len(items) == 1:
                 self.link_or_fail(items[0], error, record)
-                return
-            middle = len(items) // 2
-            self.send_creates(items[:middle])
-            self.send_creates(items[middle:])
+            else:
+                self.isolate(items, error, self.send_creates)
             return
         self.send_creates(remaining)
 
