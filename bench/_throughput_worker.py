@@ -40,17 +40,25 @@ class QueryCounter:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.kinds: collections.Counter[str] = collections.Counter()
+        #: Wall time in each kind of statement, as the worker sees it (round trip included).
+        self.seconds: collections.defaultdict[str, float] = collections.defaultdict(float)
         self.active = False
 
     def __call__(
         self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
     ) -> Any:
-        if self.active:
-            kind = classify(sql)
+        if not self.active:
+            return execute(sql, params, many, context)
+        kind = classify(sql)
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
             if kind:
+                elapsed = time.perf_counter() - started
                 with self.lock:
                     self.kinds[kind] += 1
-        return execute(sql, params, many, context)
+                    self.seconds[kind] += elapsed
 
     def install(self, connection: Any) -> None:
         if self not in connection.execute_wrappers:
@@ -70,9 +78,9 @@ def classify(sql: str) -> str:
             table = word
             break
     if verb == "UPDATE" and "RETURNING" in upper:
-        return f"claim (UPDATE {table} ... RETURNING)"
-    if verb == "UPDATE" and "UNNEST(" in upper:
-        return f"write-back (UPDATE {table} FROM unnest)"
+        return f"claim: UPDATE {table} ... RETURNING"
+    if verb == "UPDATE" and " FROM " in upper and "CLAIM_TOKEN =" in upper:
+        return f"write-back: UPDATE {table} ... FROM"
     return f"{verb} {table}".strip()
 
 
@@ -85,6 +93,39 @@ def wait_for_go(ready: Path, go: Path, timeout: float) -> None:
         time.sleep(0.002)
 
 
+class SlotClock:
+    """When each request got its rate-limit slot, by HubSpot correlation id.
+
+    Wraps the process's limiter object and hooks the client's session (no crmsync code
+    changes): the parent compares these times with the sandbox's ``startedAt`` of the same
+    request, which is when the sandbox counted it in its window.
+    """
+
+    def __init__(self) -> None:
+        self.local = threading.local()
+        self.taken: dict[str, float] = {}
+
+    def install(self, client: Any) -> None:
+        limiter = client.limiter
+        if limiter is None:
+            return
+        acquire = limiter.acquire
+
+        def timed_acquire(*args: Any, **kwargs: Any) -> None:
+            acquire(*args, **kwargs)
+            self.local.taken = time.time()
+
+        limiter.acquire = timed_acquire
+        client.session.hooks["response"].append(self.on_response)
+
+    def on_response(self, response: Any, *args: Any, **kwargs: Any) -> None:
+        taken = getattr(self.local, "taken", None)
+        correlation_id = response.headers.get("X-HubSpot-Correlation-Id")
+        if taken is not None and correlation_id:
+            self.taken[correlation_id] = taken
+        self.local.taken = None
+
+
 def run_crmsync(args: argparse.Namespace, counter: QueryCounter) -> dict[str, Any]:
     from django.db import connection
 
@@ -92,6 +133,9 @@ def run_crmsync(args: argparse.Namespace, counter: QueryCounter) -> dict[str, An
 
     # Build the client and limiter, and connect, before the clock starts.
     services.check_configuration()
+    slots = SlotClock()
+    if args.slots:
+        slots.install(services.get_client())
     services.count_waiting()
     connection.close()
     wait_for_go(Path(args.ready), Path(args.go), args.setup_timeout)
@@ -121,6 +165,8 @@ def run_crmsync(args: argparse.Namespace, counter: QueryCounter) -> dict[str, An
     cpu = time.process_time() - cpu
     result = total.as_dict()
     result.update(runs=runs, elapsed=elapsed, cpu_seconds=cpu, timed_out=timed_out)
+    if args.slots:
+        result["slots"] = slots.taken
     return result
 
 
@@ -194,6 +240,7 @@ def main() -> None:
     parser.add_argument("--result", required=True)
     parser.add_argument("--timeout", type=float, default=3600.0)
     parser.add_argument("--setup-timeout", type=float, default=120.0)
+    parser.add_argument("--slots", action="store_true", help="report rate-limit slot times")
     args = parser.parse_args()
 
     import django
@@ -209,6 +256,7 @@ def main() -> None:
     run = run_crmsync if args.mode == "crmsync" else run_naive
     result = run(args, counter)
     result["queries"] = dict(counter.kinds)
+    result["query_seconds"] = dict(counter.seconds)
     result["max_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     result["pid"] = os.getpid()
     Path(args.result).write_text(json.dumps(result))

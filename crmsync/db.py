@@ -101,54 +101,56 @@ _ATTEMPT_COLUMNS = (
 )
 
 
-def _record_type(columns: Sequence[tuple[str, str]]) -> str:
-    return ", ".join(f"{name} {kind}" for name, kind in columns)
+def _json_table(columns: Sequence[tuple[str, str]], placeholder: str) -> str:
+    """A derived table over one JSON parameter holding a list of rows (lists), for
+    PostgreSQL. One JSON text is built by json.dumps in C; binding a dozen arrays element by
+    element, or one object per row, costs more than the HTTP call."""
+    fields = ", ".join(f"(e->>{i})::{kind} AS {name}" for i, (name, kind) in enumerate(columns))
+    return f"(SELECT {fields} FROM json_array_elements({placeholder}::json) AS e)"
 
 
-def _json_records(columns: Sequence[tuple[str, str]], values: Sequence[list[Any]]) -> str:
-    """Many rows as one JSON parameter for PostgreSQL's json_to_recordset: json.dumps runs in
-    C, where binding a dozen arrays element by element costs more than the HTTP call."""
-    names = [name for name, _ in columns]
-    records = [
-        {
-            name: (v.isoformat() if isinstance(v, dt.datetime) else v)
-            for name, v in zip(names, row, strict=True)
-        }
-        for row in zip(*values, strict=True)
-    ]
-    return json.dumps(records, separators=(",", ":"))
+def _json_rows(rows: Sequence[Sequence[Any]]) -> str:
+    return json.dumps(rows, separators=(",", ":"), default=_isoformat)
+
+
+def _isoformat(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def insert_attempts(rows: Sequence[AttemptRow], now: dt.datetime) -> None:
-    """Insert the history of one batch in one statement."""
+    """Insert the history of one batch in one statement (a few on an old SQLite)."""
     if not rows:
         return
     table = connection.ops.quote_name(SyncAttempt._meta.db_table)
     names = ", ".join(name for name, _ in _ATTEMPT_COLUMNS)
-    columns: list[list[Any]] = [
-        [now] * len(rows),
-        [r.batch_id for r in rows],
-        [r.contact_id for r in rows],
-        [r.email for r in rows],
-        [r.outcome for r in rows],
-        [r.hubspot_id for r in rows],
-        [r.error_category for r in rows],
-        [r.error_message for r in rows],
-        [r.trace_id for r in rows],
-        [r.version for r in rows],
+    postgres = _is_postgres()
+    stamp = now.isoformat() if postgres else connection.ops.adapt_datetimefield_value(now)
+    values = [
+        (
+            stamp,
+            r.batch_id,
+            r.contact_id,
+            r.email,
+            r.outcome,
+            r.hubspot_id,
+            r.error_category,
+            r.error_message,
+            r.trace_id,
+            r.version,
+        )
+        for r in rows
     ]
     with connection.cursor() as cursor:
-        if _is_postgres():
+        if postgres:
             cursor.execute(
                 f"INSERT INTO {table} ({names}) SELECT {names} "
-                f"FROM json_to_recordset(%s::json) AS v({_record_type(_ATTEMPT_COLUMNS)})",
-                [_json_records(_ATTEMPT_COLUMNS, columns)],
+                f"FROM {_json_table(_ATTEMPT_COLUMNS, '%s')} AS v",
+                [_json_rows(values)],
             )
             return
-        stamp = connection.ops.adapt_datetimefield_value(now)
-        columns[0] = [stamp] * len(rows)
         row_sql = "(" + ", ".join(["%s"] * len(_ATTEMPT_COLUMNS)) + ")"
-        values = list(zip(*columns, strict=True))
         limit = connection.features.max_query_params or 999
         step = max(limit // len(_ATTEMPT_COLUMNS), 1)
         for start in range(0, len(values), step):
@@ -313,15 +315,14 @@ def write_back(token: uuid.UUID, rows: Sequence[WriteBack], now: dt.datetime) ->
     if _is_postgres():
         sql = (
             f"UPDATE {table} AS c SET {_SET_CLAUSE} "
-            f"FROM json_to_recordset(%(rows)s::json) AS v({_record_type(_WRITE_COLUMNS)}) "
+            f"FROM {_json_table(_WRITE_COLUMNS, '%(rows)s')} AS v "
             f"WHERE c.id = v.id AND c.claim_token = %(token)s"
         )
-        columns = [list(col) for col in zip(*values, strict=True)]
         params: dict[str, Any] = {
             **common,
             "now": now,
             "token": token,
-            "rows": _json_records(_WRITE_COLUMNS, columns),
+            "rows": _json_rows(values),
         }
         with connection.cursor() as cursor:
             cursor.execute(sql, params)

@@ -73,7 +73,7 @@ class ContactQuerySet(models.QuerySet["Contact"]):
 class Contact(models.Model):
     """A contact that should exist in HubSpot."""
 
-    email = models.CharField(max_length=254, blank=True, db_index=True)
+    email = models.CharField(max_length=254, blank=True)
     firstname = models.CharField(max_length=255, blank=True)
     lastname = models.CharField(max_length=255, blank=True)
     phone = models.CharField(max_length=64, blank=True)
@@ -100,7 +100,7 @@ class Contact(models.Model):
         default=SyncStatus.PENDING,
         db_default=SyncStatus.PENDING,
     )
-    hubspot_id = models.CharField(_("HubSpot id"), max_length=32, blank=True, db_index=True)
+    hubspot_id = models.CharField(_("HubSpot id"), max_length=32, blank=True)
     sync_error = models.TextField(blank=True)
     #: HubSpot's own category (VALIDATION_ERROR, CONFLICT, RATE_LIMIT...) as free text.
     sync_error_category = models.CharField(max_length=64, blank=True)
@@ -142,6 +142,10 @@ class Contact(models.Model):
                 condition=Q(sync_status="in_flight"),
                 name="crmsync_contact_lease_idx",
             ),
+            # Plain btrees: db_index=True would add a second "_like" index to each on
+            # PostgreSQL, and every claim and write-back updates every index of the table.
+            models.Index(fields=["email"], name="crmsync_contact_email_idx"),
+            models.Index(fields=["hubspot_id"], name="crmsync_contact_hubspot_id_idx"),
         ]
         permissions: ClassVar = [
             ("sync_contact", "Can queue contacts and sync them to HubSpot"),
@@ -285,7 +289,11 @@ class SyncAttempt(models.Model):
         SyncBatch, null=True, blank=True, on_delete=models.CASCADE, related_name="attempts"
     )
     contact = models.ForeignKey(
-        Contact, null=True, on_delete=models.SET_NULL, related_name="sync_attempts_log"
+        Contact,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="sync_attempts_log",
+        db_index=False,  # crmsync_attempt_contact_idx (contact, -id) serves it
     )
     email = models.CharField(max_length=254, blank=True)
     outcome = models.CharField(max_length=16, choices=Outcome.choices)
