@@ -135,31 +135,38 @@ class HubSpotClient:
 
     # ``before_send`` runs after the rate limiter let the request through and just before it
     # is sent (the service checks its lease there); it may raise to cancel the request.
+    # ``encoded`` is the body already serialized by ``encode`` (the service keeps that text
+    # as history, so the body is serialized once).
 
     def batch_create(
-        self, inputs: Sequence[Mapping[str, Any]], before_send: Hook | None = None
+        self,
+        inputs: Sequence[Mapping[str, Any]],
+        before_send: Hook | None = None,
+        encoded: bytes | None = None,
     ) -> BatchResponse:
         path = f"{self.objects_path()}/batch/create"
-        return self._batch(path, {"inputs": list(inputs)}, before_send)
+        return self._batch(path, encoded or encode({"inputs": list(inputs)}), before_send)
 
     def batch_update(
-        self, inputs: Sequence[Mapping[str, Any]], before_send: Hook | None = None
+        self,
+        inputs: Sequence[Mapping[str, Any]],
+        before_send: Hook | None = None,
+        encoded: bytes | None = None,
     ) -> BatchResponse:
         path = f"{self.objects_path()}/batch/update"
-        return self._batch(path, {"inputs": list(inputs)}, before_send)
+        return self._batch(path, encoded or encode({"inputs": list(inputs)}), before_send)
 
     def batch_read_by_email(
         self,
         emails: Sequence[str],
         properties: Sequence[str] = ("email",),
         before_send: Hook | None = None,
+        encoded: bytes | None = None,
     ) -> BatchResponse:
-        body = {
-            "idProperty": "email",
-            "properties": list(properties),
-            "inputs": [{"id": e} for e in emails],
-        }
-        return self._batch(f"{self.objects_path()}/batch/read", body, before_send)
+        path = f"{self.objects_path()}/batch/read"
+        return self._batch(
+            path, encoded or encode(read_by_email_body(emails, properties)), before_send
+        )
 
     def get_properties(self) -> list[dict[str, Any]]:
         answer, _, _ = self._send("GET", self.properties_path(), None)
@@ -167,9 +174,9 @@ class HubSpotClient:
 
     # -- transport -------------------------------------------------------------------------
 
-    def _batch(self, path: str, body: Mapping[str, Any], before_send: Hook | None) -> BatchResponse:
+    def _batch(self, path: str, data: bytes, before_send: Hook | None) -> BatchResponse:
         started = time.monotonic()
-        answer, status, correlation_id = self._send("POST", path, body, before_send)
+        answer, status, correlation_id = self._send("POST", path, data, before_send)
         answer = answer or {}
         return BatchResponse(
             http_status=status,
@@ -187,7 +194,7 @@ class HubSpotClient:
         self,
         method: str,
         path: str,
-        body: Mapping[str, Any] | None,
+        data: bytes | None,
         before_send: Hook | None = None,
     ) -> tuple[dict[str, Any] | None, int, str]:
         """Send one request; return (parsed body, status, correlation id) or raise."""
@@ -196,7 +203,6 @@ class HubSpotClient:
         if before_send is not None:
             before_send()
         url = self.base_url + path
-        data = json.dumps(body, separators=(",", ":")) if body is not None else None
         try:
             response = self.session.request(
                 method, url, data=data, timeout=(min(self.timeout, 10.0), self.timeout)
@@ -214,6 +220,21 @@ class HubSpotClient:
                 self.limiter.cool_down(error.retry_after or 1.0)
             raise error
         return parsed, response.status_code, correlation_id
+
+
+def encode(body: Mapping[str, Any]) -> bytes:
+    """A request body as HubSpot gets it: compact JSON in UTF-8."""
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def read_by_email_body(
+    emails: Sequence[str], properties: Sequence[str] = ("email",)
+) -> dict[str, Any]:
+    return {
+        "idProperty": "email",
+        "properties": list(properties),
+        "inputs": [{"id": e} for e in emails],
+    }
 
 
 class _RejectAllCookies(http.cookiejar.DefaultCookiePolicy):

@@ -283,6 +283,19 @@ _SET_SQLITE_ORDER = re.findall(r"%\((\w+)\)s", _SET_CLAUSE)
 _SET_SQLITE = re.sub(r"%\((\w+)\)s", "%s", _SET_CLAUSE)
 
 
+def relax_commit_durability() -> None:
+    """Let PostgreSQL acknowledge this transaction's commit before its WAL reaches disk.
+
+    Only for the write-back: if a database crash loses it, the rows are as a worker crash
+    before the write-back leaves them (in flight until the lease expires, then looked up
+    before being created again), a case crmsync handles anyway. The claim keeps full
+    durability: a lost claim would let another worker create the same rows blindly.
+    """
+    if _is_postgres():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
 def write_back(token: uuid.UUID, rows: Sequence[WriteBack], now: dt.datetime) -> int:
     """Apply every row's new state in one statement, only where ``token`` still holds the
     claim. Returns how many rows were written; a row whose lease was lost is left alone."""

@@ -142,9 +142,10 @@ class Contact(models.Model):
                 condition=Q(sync_status="in_flight"),
                 name="crmsync_contact_lease_idx",
             ),
-            # Plain btrees: db_index=True would add a second "_like" index to each on
-            # PostgreSQL, and every claim and write-back updates every index of the table.
-            models.Index(fields=["email"], name="crmsync_contact_email_idx"),
+            # Every claim and write-back adds an entry to every index of this table (they
+            # change indexed columns, so no update is HOT): keep only the ones crmsync's
+            # queries and the admin's exact HubSpot-id search use. A plain btree, since
+            # db_index=True would add a "_like" twin on PostgreSQL.
             models.Index(fields=["hubspot_id"], name="crmsync_contact_hubspot_id_idx"),
         ]
         permissions: ClassVar = [

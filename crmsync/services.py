@@ -35,7 +35,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from . import db, signals
-from .client import BatchResponse, HubSpotClient
+from .client import BatchResponse, HubSpotClient, encode, read_by_email_body
 from .conf import CrmSyncSettings, get_settings
 from .exceptions import (
     ConfigurationError,
@@ -531,9 +531,11 @@ class _BatchRun:
         self,
         endpoint: str,
         inputs: Sequence[_Input] | None,
-        send: Callable[[], BatchResponse],
+        send: Callable[[bytes], BatchResponse],
         body: dict[str, Any],
     ) -> tuple[_Record, BatchResponse | None, HubSpotError | None]:
+        """Send one request (``send`` gets the encoded body) and note it for history."""
+        encoded = encode(body)
         record = _Record(
             SyncBatch(
                 endpoint=endpoint,
@@ -541,14 +543,14 @@ class _BatchRun:
                 input_count=len(inputs) if inputs is not None else len(body.get("inputs", [])),
                 claim_token=self.token,
                 worker=WORKER_NAME,
-                request_body=_compact_json(body),
+                request_body=encoded.decode(),
             )
         )
         self.records.append(record)
         self.summary.requests += 1
         started = timezone.now()
         try:
-            response = send()
+            response = send(encoded)
         except HubSpotError as exc:
             batch = record.batch
             batch.http_status = exc.status
@@ -592,18 +594,13 @@ class _BatchRun:
             unique[i : i + HUBSPOT_MAX_BATCH] for i in range(0, len(unique), HUBSPOT_MAX_BATCH)
         ]
         for chunk in chunks or [[]]:
-            body = {
-                "idProperty": "email",
-                "properties": ["email"],
-                "inputs": [{"id": e} for e in chunk],
-            }
             record, response, error = self._call(
                 SyncBatch.Endpoint.READ,
                 None,
-                lambda chunk=chunk: self.client.batch_read_by_email(  # type: ignore[misc]
-                    chunk, before_send=self._before_send
+                lambda data, chunk=chunk: self.client.batch_read_by_email(  # type: ignore[misc]
+                    chunk, before_send=self._before_send, encoded=data
                 ),
-                body,
+                read_by_email_body(chunk),
             )
             if error is not None:
                 return found, record, error
@@ -618,7 +615,10 @@ class _BatchRun:
     ) -> tuple[_Record, BatchResponse | None, HubSpotError | None]:
         body = {"inputs": [i.body for i in items]}
         return self._call(
-            endpoint, items, lambda: post(body["inputs"], before_send=self._before_send), body
+            endpoint,
+            items,
+            lambda data: post(body["inputs"], before_send=self._before_send, encoded=data),
+            body,
         )
 
     def _rejected(
@@ -991,6 +991,7 @@ class _BatchRun:
         self.release_untouched(count_attempt=False)
         now = timezone.now()
         with transaction.atomic():
+            db.relax_commit_durability()
             written = db.write_back(self.token, list(self.results.values()), now)
             batches = SyncBatch.objects.bulk_create([r.batch for r in self.records])
             attempts = list(self.loose_attempts)
@@ -1074,10 +1075,6 @@ def _parse_time(value: Any) -> dt.datetime | None:
 
 def _ms_since(started: dt.datetime) -> int:
     return int((timezone.now() - started).total_seconds() * 1000)
-
-
-def _compact_json(body: dict[str, Any]) -> str:
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
 
 
 def queue_contacts(contact_ids: Iterable[int]) -> int:
