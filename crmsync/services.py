@@ -436,8 +436,14 @@ class _BatchRun:
                 self.fail(row, f"Cannot send: {exc}", "MAPPING_ERROR")
                 continue
             if row.hubspot_id:
-                update = {"id": row.hubspot_id, "properties": properties}
-                updates.append(_Input(self._trace(row), [row], update))
+                # Associations go with a create only: batch/update takes properties.
+                trace = self._trace(row)
+                update = {
+                    "id": row.hubspot_id,
+                    "properties": properties,
+                    "objectWriteTraceId": trace,
+                }
+                updates.append(_Input(trace, [row], update))
                 continue
             if row.needs_reconcile:
                 if not _candidates(row):

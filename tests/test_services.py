@@ -299,3 +299,29 @@ def test_the_token_never_reaches_history(crmsync_settings, hubspot_sandbox):
             assert token not in str(value)
     for attempt in SyncAttempt.objects.all():
         assert token not in attempt.error_message
+
+
+@pytest.mark.parametrize("multi_status", [True, False])
+def test_a_bad_edit_fails_only_its_row_in_an_update_batch(
+    crmsync_settings, hubspot_sandbox, multi_status
+):
+    rows = ContactFactory.create_batch(5)
+    run()
+    hubspot_sandbox.configure(multi_status=multi_status)
+    for n, row in enumerate(rows):
+        row.refresh_from_db()
+        row.firstname = f"Edited {n}"
+        if n == 2:
+            row.lifecyclestage = "not_a_stage"
+        row.save()
+    run()
+    for n, row in enumerate(rows):
+        row.refresh_from_db()
+        remote = hubspot_sandbox.contact_by_email(row.email)["properties"]
+        if n == 2:
+            assert row.sync_status == SyncStatus.FAILED and "not_a_stage" in row.sync_error
+            assert row.hubspot_id  # still linked to its contact
+        else:
+            assert row.sync_status == SyncStatus.SYNCED, row.sync_error
+            assert remote["firstname"] == f"Edited {n}"
+    assert SyncBatch.objects.filter(endpoint="update").count() >= 1
