@@ -46,8 +46,8 @@ class ContactAttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
 @admin.register(Contact)
 class ContactAdmin(admin.ModelAdmin):
     list_display = (
-        "__str__",
         "email",
+        "full_name",
         "sync_status",
         "hubspot_id",
         "sync_attempts",
@@ -84,6 +84,10 @@ class ContactAdmin(admin.ModelAdmin):
     actions = ("queue_for_sync", "sync_now", "release_held")
     list_per_page = 50
     show_full_result_count = False  # COUNT(*) over millions of rows on every page is slow
+
+    @admin.display(description="name", ordering="lastname")
+    def full_name(self, obj: Contact) -> str:
+        return f"{obj.firstname} {obj.lastname}".strip() or "-"
 
     @admin.display(description="last error")
     def short_error(self, obj: Contact) -> str:
