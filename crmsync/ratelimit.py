@@ -68,6 +68,13 @@ __all__ = [
 # requests in 500 through as 429s where 100 ms let none.
 HEADROOM_FRACTION = 0.025
 HEADROOM_MIN_SECONDS = 0.1
+# A 429 despite the headroom means requests took longer than it to reach HubSpot (a loaded
+# host, many threads): every worker widens the headroom by one more step, up to a cap, and
+# the widening lapses after a quiet spell. Throughput drops by a couple of percent while it
+# lasts; a 429 costs more.
+HEADROOM_STEP_FRACTION = 0.025
+HEADROOM_MAX_EXTRA_FRACTION = 0.2
+HEADROOM_EXTRA_TTL_SECONDS = 600.0
 
 # HubSpot's Remaining header is the truth about its window, including requests we did not
 # meter (another process using the same app, a retried request counted twice). Below this
@@ -180,9 +187,15 @@ def _combine(configured: _Adopted, adopted: _Adopted | None) -> _Adopted:
     return configured if adopted is None else adopted
 
 
-def _window_seconds(interval_ms: int) -> float:
+def _window_seconds(interval_ms: int, extra_seconds: float = 0.0) -> float:
     interval = interval_ms / 1000
-    return interval + max(interval * HEADROOM_FRACTION, HEADROOM_MIN_SECONDS)
+    return interval + max(interval * HEADROOM_FRACTION, HEADROOM_MIN_SECONDS) + extra_seconds
+
+
+def _headroom_step(interval_ms: int) -> tuple[int, int]:
+    """(step, cap) of the extra headroom in ms for a window of ``interval_ms``."""
+    step = max(round(interval_ms * HEADROOM_STEP_FRACTION), round(HEADROOM_MIN_SECONDS * 1000))
+    return step, max(step, round(interval_ms * HEADROOM_MAX_EXTRA_FRACTION))
 
 
 def _header_int(headers: Mapping[str, str], name: str, minimum: int, maximum: int) -> int | None:
@@ -239,6 +252,14 @@ class RateLimiter(ABC):
 
     @abstractmethod
     def _extend_cool_down(self, seconds: float) -> None: ...
+
+    @abstractmethod
+    def _widen_headroom(self) -> None:
+        """Widen every worker's headroom by one step (after a 429 in spite of it)."""
+
+    @abstractmethod
+    def extra_headroom(self) -> float:
+        """Seconds added to the window's headroom by 429s, now."""
 
     @abstractmethod
     def _mark_daily_exhausted(self, resume_at: datetime) -> None: ...
@@ -337,6 +358,7 @@ class RateLimiter(ABC):
         logger.info("rate limit cool-down for %.3f s", seconds)
         try:
             self._extend_cool_down(seconds)
+            self._widen_headroom()
         except RateLimiterUnavailableError as exc:
             logger.warning("could not record the cool-down: %s", exc)
 
@@ -398,6 +420,7 @@ class LocalRateLimiter(RateLimiter):
         self._exhausted_until: datetime | None = None
         self._count_day = ""
         self._count = 0
+        self._extra_headroom = (0.0, 0.0)  # (seconds, monotonic expiry)
 
     def _in_force(self, now: float) -> _Adopted:
         adopted = self._adopted
@@ -422,7 +445,7 @@ class LocalRateLimiter(RateLimiter):
                 self._count_day, self._count = day, 0
             if self._daily_cap and self._count >= self._daily_cap:
                 raise DailyLimitExhaustedError(reset_at)
-            window = _window_seconds(limit.interval_ms)
+            window = _window_seconds(limit.interval_ms, self._extra_locked(now))
             # limits annotates the expiry as whole seconds, but its memory storage computes
             # with floats, and the headroom needs fractions. (Entries keep the expiry they
             # were taken with; if an adopted interval later grows, entries older than the
@@ -439,6 +462,21 @@ class LocalRateLimiter(RateLimiter):
     def _extend_cool_down(self, seconds: float) -> None:
         with self._lock:
             self._cool_down_until = max(self._cool_down_until, time.monotonic() + seconds)
+
+    def _extra_locked(self, now: float) -> float:
+        extra, expires = self._extra_headroom
+        return extra if expires > now else 0.0
+
+    def _widen_headroom(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            step, cap = _headroom_step(self._in_force(now).interval_ms)
+            extra = min(self._extra_locked(now) + step / 1000, cap / 1000)
+            self._extra_headroom = (extra, now + HEADROOM_EXTRA_TTL_SECONDS)
+
+    def extra_headroom(self) -> float:
+        with self._lock:
+            return self._extra_locked(time.monotonic())
 
     def _mark_daily_exhausted(self, resume_at: datetime) -> None:
         resume_at = resume_at.astimezone(self._zone)
@@ -466,7 +504,8 @@ _TAKEN, _WINDOW_FULL, _COOLING_DOWN, _EXHAUSTED_UNTIL, _DAILY_CAP_REACHED = rang
 
 _ACQUIRE_LUA = """
 -- KEYS: 1 window (list of Redis-clock microsecond stamps, newest first), 2 cool-down,
---       3 adopted limit (hash), 4 daily exhausted until (epoch ms), 5 today's daily counter
+--       3 adopted limit (hash), 4 daily exhausted until (epoch ms), 5 today's daily counter,
+--       6 extra headroom ms (widened after 429s)
 -- ARGV: 1 configured max, 2 configured interval ms, 3 headroom fraction, 4 minimum headroom ms,
 --       5 daily cap (0 = off), 6 daily counter TTL ms, 7 window entries kept
 -- Returns {status, value, max, interval ms}: 0 taken; 1 window full, value = ms until a slot
@@ -488,7 +527,8 @@ end
 -- Redis' clock, not the callers': every host stamps the window with the same one.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local window = (interval + math.max(interval * tonumber(ARGV[3]), tonumber(ARGV[4]))) * 1000
+local extra = tonumber(redis.call('GET', KEYS[6])) or 0
+local window = (interval + math.max(interval * tonumber(ARGV[3]), tonumber(ARGV[4])) + extra) * 1000
 local nth = redis.call('LINDEX', KEYS[1], limit - 1)
 if nth then
   local free_at = tonumber(nth) + window
@@ -514,6 +554,17 @@ if redis.call('PTTL', KEYS[1]) < ms then
   return 1
 end
 return 0
+"""
+
+# Add ARGV[1] ms to KEYS[1], at most ARGV[2], kept for ARGV[3] ms.
+_WIDEN_LUA = """
+local v = redis.call('INCRBY', KEYS[1], ARGV[1])
+if v > tonumber(ARGV[2]) then
+  v = tonumber(ARGV[2])
+  redis.call('SET', KEYS[1], v)
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return v
 """
 
 _clients: dict[str, redis.Redis] = {}
@@ -560,8 +611,10 @@ class RedisRateLimiter(RateLimiter):
         self._key_limit = f"{base}:limit"
         self._key_exhausted = f"{base}:daily-exhausted"
         self._key_daily = f"{base}:daily:"
+        self._key_headroom = f"{base}:headroom"
         self._acquire_script = self._redis.register_script(_ACQUIRE_LUA)
         self._extend_script = self._redis.register_script(_EXTEND_LUA)
+        self._widen_script = self._redis.register_script(_WIDEN_LUA)
         # Encoded once: packing the command is a visible share of the hot path's cost.
         self._args = tuple(
             str(arg).encode()
@@ -580,6 +633,7 @@ class RedisRateLimiter(RateLimiter):
             for key in (self._key_window, self._key_cool_down, self._key_limit, self._key_exhausted)
         )
         self._daily_keys: tuple[str, bytes] = ("", b"")
+        self._headroom_key = self._key_headroom.encode()
         self._adopt_lock = threading.Lock()
         # (what this object last wrote, monotonic time it did): every response repeats the
         # same headers, and one write per refresh period is enough to keep them shared.
@@ -596,7 +650,7 @@ class RedisRateLimiter(RateLimiter):
         daily_keys = self._daily_keys
         if daily_keys[0] != day:
             daily_keys = self._daily_keys = (day, (self._key_daily + day).encode())
-        keys = (*self._fixed_keys, daily_keys[1])
+        keys = (*self._fixed_keys, daily_keys[1], self._headroom_key)
         try:
             status, value, max_, interval_ms = self._acquire_script(keys=keys, args=self._args)
         except redis.RedisError as exc:
@@ -620,6 +674,21 @@ class RedisRateLimiter(RateLimiter):
 
     def _extend_cool_down(self, seconds: float) -> None:
         self._extend(self._key_cool_down, "1", seconds)
+
+    def _widen_headroom(self) -> None:
+        step, cap = _headroom_step(self._last_limit.interval_ms)
+        ttl = round(HEADROOM_EXTRA_TTL_SECONDS * 1000)
+        try:
+            self._widen_script(keys=(self._key_headroom,), args=(step, cap, ttl))
+        except redis.RedisError as exc:
+            raise self._unavailable(exc) from exc
+
+    def extra_headroom(self) -> float:
+        try:
+            raw = self._redis.get(self._key_headroom)
+        except redis.RedisError as exc:
+            raise self._unavailable(exc) from exc
+        return int(cast(bytes, raw)) / 1000 if raw else 0.0
 
     def _mark_daily_exhausted(self, resume_at: datetime) -> None:
         resume_ms = round(resume_at.timestamp() * 1000)
@@ -673,6 +742,7 @@ class RedisRateLimiter(RateLimiter):
                 self._key_cool_down,
                 self._key_limit,
                 self._key_exhausted,
+                self._key_headroom,
                 *daily,
             )
         except redis.RedisError as exc:

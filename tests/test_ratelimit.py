@@ -578,3 +578,33 @@ def test_errors_pickle_with_their_details() -> None:
         assert isinstance(copy, RateLimiterError)
     assert "2030-01-02T00:00:00+09:00" in str(errors[1])
     assert pickle.loads(pickle.dumps(errors[1])).resume_at == resume_at
+
+
+def test_a_429_widens_every_workers_headroom_up_to_a_cap(
+    pair: Callable[..., tuple[RateLimiter, RateLimiter]],
+) -> None:
+    first, second = pair(RATE_LIMIT_INTERVAL_SECONDS=10)
+    _, interval = second.current_limit()
+    assert second.extra_headroom() == 0
+    first.cool_down(0.001)  # a 429 came in spite of the headroom
+    step = second.extra_headroom()
+    assert step > 0
+    first.cool_down(0.001)
+    assert second.extra_headroom() == pytest.approx(2 * step)
+    for _ in range(100):
+        first.cool_down(0.001)
+    assert second.extra_headroom() == pytest.approx(max(step, interval * 0.2))
+
+
+def test_a_wider_headroom_holds_slots_longer(make: Make) -> None:
+    limiter = make(RATE_LIMIT_MAX=2, RATE_LIMIT_INTERVAL_SECONDS=0.5)
+    limiter.acquire()
+    limiter.acquire()
+    for _ in range(10):
+        limiter.cool_down(0.001)  # widened to the cap: 0.1 s more on a 0.5 s window
+    time.sleep(0.01)  # the cool-downs lapse
+    started = time.monotonic()
+    limiter.acquire(deadline=started + 5)
+    waited = time.monotonic() - started
+    # base window 0.5 s + 0.1 s floor headroom + 0.1 s extra, counted from the first slot
+    assert waited >= 0.5 + 0.1 + 0.1 - 0.05
