@@ -32,6 +32,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.db import connection, transaction
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from . import db, signals
@@ -111,21 +112,15 @@ class RunSummary:
 # -- the client, one per process -----------------------------------------------------------
 
 _client_lock = threading.Lock()
-_clients: dict[tuple[Any, ...], HubSpotClient] = {}
+_clients: dict[CrmSyncSettings, HubSpotClient] = {}
 
 
 def get_client(conf: CrmSyncSettings | None = None) -> HubSpotClient:
     """The process's client for the current settings (one session, kept-alive connections)."""
     conf = conf or get_settings()
-    key = (
-        conf.API_BASE_URL,
-        conf.ACCESS_TOKEN,
-        conf.HTTP_TIMEOUT_SECONDS,
-        conf.API_VERSION,
-        conf.REDIS_URL,
-        conf.RATE_LIMIT_MAX,
-        conf.RATE_LIMIT_INTERVAL_SECONDS,
-    )
+    # Keyed by the whole (frozen) settings: the client holds the limiter built from them,
+    # so a change to any limiter setting (key prefix, daily cap, time zone) needs a new one.
+    key = conf
     with _client_lock:
         client = _clients.get(key)
         if client is None:
@@ -134,7 +129,7 @@ def get_client(conf: CrmSyncSettings | None = None) -> HubSpotClient:
                 access_token=conf.ACCESS_TOKEN,
                 timeout=conf.HTTP_TIMEOUT_SECONDS,
                 api_version=conf.API_VERSION,
-                limiter=get_rate_limiter(),
+                limiter=get_rate_limiter(conf),
                 pool_size=max(conf.CONCURRENCY, 1) + 2,
             )
             _clients[key] = client
@@ -230,17 +225,9 @@ def release_expired_leases(now: dt.datetime | None = None) -> int:
     created again. Updates are idempotent and need no such care.
     """
     now = now or timezone.now()
-    expired = Contact.objects.lease_expired(now)
-    count = expired.filter(hubspot_id="").update(
+    count = Contact.objects.lease_expired(now).update(
         sync_status=SyncStatus.PENDING,
-        needs_reconcile=True,
-        claim_token=None,
-        lease_expires_at=None,
-        next_attempt_at=now,
-        updated_at=now,
-    )
-    count += expired.exclude(hubspot_id="").update(
-        sync_status=SyncStatus.PENDING,
+        needs_reconcile=Case(When(hubspot_id="", then=Value(True)), default=F("needs_reconcile")),
         claim_token=None,
         lease_expires_at=None,
         next_attempt_at=now,
@@ -805,7 +792,7 @@ class _BatchRun:
             raise error
         if isinstance(error, RateLimitedError) and error.is_daily:
             resume_at = next_account_midnight(self.conf)
-            get_rate_limiter().exhaust_daily(resume_at)
+            get_rate_limiter(self.conf).exhaust_daily(resume_at)
             raise DailyLimitExhaustedError(resume_at)
         if isinstance(error, OutcomeUnknownError):
             for item in items:

@@ -243,3 +243,19 @@ def test_email_edited_while_in_flight_before_a_crash_is_still_found(
     assert row.sync_status == SyncStatus.SYNCED
     assert row.hubspot_id == remote[0]["id"]
     assert remote[0]["properties"]["email"] == "after@example.com"
+
+
+def test_expired_leases_flag_only_creates_for_lookup():
+    (create, update) = Contact.objects.bulk_create(
+        [Contact(email="c@example.com"), Contact(email="u@example.com", hubspot_id="77")]
+    )
+    Contact.objects.update(
+        sync_status=SyncStatus.IN_FLIGHT,
+        lease_expires_at=timezone.now() - dt.timedelta(seconds=1),
+    )
+    assert services.release_expired_leases() == 2
+    create.refresh_from_db()
+    update.refresh_from_db()
+    assert create.sync_status == update.sync_status == SyncStatus.PENDING
+    assert create.needs_reconcile  # its create may have happened
+    assert not update.needs_reconcile  # an update is idempotent
