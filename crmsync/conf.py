@@ -14,6 +14,8 @@ from typing import Any
 from django.conf import settings as django_settings
 
 HUBSPOT_API_BASE_URL = "https://api.hubapi.com"
+#: HubSpot takes at most this many inputs in one batch request.
+HUBSPOT_MAX_BATCH_INPUTS = 100
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-EXISTING_ID_RE = re.compile(r"Existing ID:\s*(\d+)")
+_EXISTING_ID_RE = re.compile(r"Existing ID:\s*(\d+)")
+
+
+def existing_id(message: str) -> str | None:
+    """HubSpot's 409 message "Contact already exists. Existing ID: 12345" -> "12345".
+    Parsed from the message, not the category: both 409 shapes carry it there."""
+    match = _EXISTING_ID_RE.search(message or "")
+    return match.group(1) if match else None
 
 
 class CrmSyncError(Exception):
@@ -108,8 +115,7 @@ class ConflictError(RejectedError):
 
     @property
     def existing_id(self) -> str | None:
-        match = EXISTING_ID_RE.search(self.message)
-        return match.group(1) if match else None
+        return existing_id(self.message)
 
 
 class PipelineHaltError(HubSpotError):

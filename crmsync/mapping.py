@@ -15,8 +15,6 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from .exceptions import EXISTING_ID_RE
-
 MAX_STRING_LENGTH = 65_536
 ASSOCIATION_CATEGORIES = ("HUBSPOT_DEFINED", "USER_DEFINED", "INTEGRATOR_DEFINED")
 #: contact -> company, unlabeled; used when an association names no type.
@@ -185,12 +183,6 @@ def _assoc_type(raw: Any, where: str) -> dict[str, Any]:
     ):
         raise MappingError(f"{where}: associationTypeId must be a whole number")
     return {"associationCategory": category, "associationTypeId": int(type_id)}
-
-
-def existing_id(message: str) -> str | None:
-    """HubSpot's "Contact already exists. Existing ID: 12345" -> "12345"."""
-    match = EXISTING_ID_RE.search(message or "")
-    return match.group(1) if match else None
 
 
 def error_trace_ids(error: Mapping[str, Any]) -> list[str]:

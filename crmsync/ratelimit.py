@@ -362,8 +362,8 @@ class RateLimiter(ABC):
         except RateLimiterUnavailableError as exc:
             logger.warning("could not record the cool-down: %s", exc)
 
-    def exhaust_daily(self, resume_at: datetime | None = None) -> None:
-        """Stop every worker until ``resume_at`` (after a DAILY 429).
+    def exhaust_daily(self, resume_at: datetime | None = None) -> datetime:
+        """Stop every worker until ``resume_at`` (after a DAILY 429); return that time.
 
         Defaults to the next midnight in ``ACCOUNT_TIME_ZONE``, when HubSpot resets the
         daily count. Never raises for a backend failure.
@@ -373,12 +373,13 @@ class RateLimiter(ABC):
         elif resume_at.tzinfo is None or resume_at.utcoffset() is None:
             raise ValueError("resume_at must be an aware datetime")
         if resume_at.timestamp() <= time.time():
-            return
+            return resume_at
         logger.warning("daily request limit exhausted; pausing until %s", resume_at.isoformat())
         try:
             self._mark_daily_exhausted(resume_at)
         except RateLimiterUnavailableError as exc:
             logger.warning("could not record the daily exhaustion: %s", exc)
+        return resume_at
 
     # -- helpers ---------------------------------------------------------------------------
 

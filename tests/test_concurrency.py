@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from crmsync import db, services, tasks
 from crmsync.models import Contact, SyncAttempt, SyncStatus
+from crmsync.sync import writeback
 from tests.factories import ContactFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -92,17 +93,17 @@ def test_lease_release_and_reconcile_with_a_live_worker(
     rows = ContactFactory.create_batch(8)
     stalled = threading.Event()
     go_on = threading.Event()
-    real_commit = services._BatchRun.commit
+    real_commit = writeback.write_back
 
-    def stall_then_commit(self):
+    def stall_then_commit(batch):
         stalled.set()
         go_on.wait(20)
-        real_commit(self)
+        real_commit(batch)
 
-    monkeypatch.setattr(services._BatchRun, "commit", stall_then_commit)
+    monkeypatch.setattr(writeback, "write_back", stall_then_commit)
     thread, out = in_thread(services.sync_batch)
     assert stalled.wait(20)
-    monkeypatch.setattr(services._BatchRun, "commit", real_commit)
+    monkeypatch.setattr(writeback, "write_back", real_commit)
     Contact.objects.update(lease_expires_at=timezone.now() - dt.timedelta(seconds=1))
     summary = services.sync_pending()  # releases, reconciles by email, links
     assert summary.synced == 8

@@ -7,12 +7,12 @@ from decimal import Decimal
 
 import pytest
 
+from crmsync.exceptions import existing_id
 from crmsync.mapping import (
     MappingError,
     build_associations,
     build_properties,
     error_trace_ids,
-    existing_id,
     to_hubspot_value,
 )
 

@@ -11,6 +11,7 @@ from django.utils import timezone
 from crmsync import services
 from crmsync.models import Contact, PipelineState, SyncAttempt, SyncStatus
 from crmsync.ratelimit import get_rate_limiter
+from crmsync.sync import send, writeback
 from tests.factories import ContactFactory
 
 pytestmark = pytest.mark.django_db
@@ -38,10 +39,10 @@ def test_crash_between_http_and_write_back_is_reconciled(
     rows = ContactFactory.create_batch(10)
     nomail = ContactFactory(email="", firstname="NoMail")
 
-    def crash(self):
+    def crash(batch):
         raise Crash("worker died after HubSpot answered")
 
-    monkeypatch.setattr(services._BatchRun, "commit", crash)
+    monkeypatch.setattr(writeback, "write_back", crash)
     with pytest.raises(Crash):
         services.sync_batch()
     monkeypatch.undo()
@@ -111,14 +112,14 @@ def test_write_back_with_a_lost_lease_changes_nothing(
     crmsync_settings, hubspot_sandbox, monkeypatch
 ):
     row = ContactFactory()
-    real_execute = services._BatchRun.execute
+    real_execute = send.Sender.send
 
-    def steal_then_execute(self):
+    def steal_then_execute(self, plan):
         # Another worker reclaimed the row meanwhile (new token).
         Contact.objects.filter(pk=row.pk).update(claim_token="00000000-0000-0000-0000-000000000001")
-        real_execute(self)
+        real_execute(self, plan)
 
-    monkeypatch.setattr(services._BatchRun, "execute", steal_then_execute)
+    monkeypatch.setattr(send.Sender, "send", steal_then_execute)
     summary = services.sync_pending()
     assert summary.lost_lease == 1
     row.refresh_from_db()
@@ -225,13 +226,13 @@ def test_email_edited_while_in_flight_before_a_crash_is_still_found(
 ):
     row = ContactFactory(email="before@example.com")
 
-    def edit_then_crash(self):
+    def edit_then_crash(batch):
         other = Contact.objects.get(pk=row.pk)
         other.email = "after@example.com"
         other.save()  # while in flight: the worker sent before@...
         raise Crash("worker died after HubSpot answered")
 
-    monkeypatch.setattr(services._BatchRun, "commit", edit_then_crash)
+    monkeypatch.setattr(writeback, "write_back", edit_then_crash)
     with pytest.raises(Crash):
         services.sync_batch()
     monkeypatch.undo()

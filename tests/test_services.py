@@ -8,6 +8,7 @@ from django.test.utils import CaptureQueriesContext
 
 from crmsync import services
 from crmsync.models import Contact, PipelineState, SyncAttempt, SyncBatch, SyncStatus
+from crmsync.sync import send
 from tests.factories import ContactFactory
 
 pytestmark = pytest.mark.django_db
@@ -245,21 +246,21 @@ def test_write_back_costs_a_constant_number_of_queries(crmsync_settings, hubspot
 
 def test_edit_while_in_flight_is_sent_again(crmsync_settings, hubspot_sandbox, monkeypatch):
     row = ContactFactory(firstname="Old")
-    real = services._BatchRun.execute
+    real = send.Sender.send
 
-    def edit_then_execute(self):
+    def edit_then_execute(self, plan):
         Contact.objects.get(pk=row.pk)  # a separate instance, as another request would
         other = Contact.objects.get(pk=row.pk)
         other.firstname = "New"
         other.save()
-        real(self)
+        real(self, plan)
 
-    monkeypatch.setattr(services._BatchRun, "execute", edit_then_execute)
+    monkeypatch.setattr(send.Sender, "send", edit_then_execute)
     services.sync_batch()
     row.refresh_from_db()
     assert row.sync_status == SyncStatus.PENDING  # HubSpot got "Old": not done
     assert row.hubspot_id  # but it was created: the next send is an update
-    monkeypatch.setattr(services._BatchRun, "execute", real)
+    monkeypatch.setattr(send.Sender, "send", real)
     run()
     row.refresh_from_db()
     assert row.sync_status == SyncStatus.SYNCED

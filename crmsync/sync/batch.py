@@ -1,0 +1,132 @@
+"""One claimed batch while it is worked on: its rows, the decisions taken so far, and the
+history of the requests made for it. Stages add to it; the write-back applies it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.utils import timezone
+
+from .. import db
+from ..client import HubSpotClient
+from ..conf import CrmSyncSettings
+from ..models import SyncBatch
+from . import outcomes
+from .plan import trace_id
+
+
+@dataclass
+class RunSummary:
+    """What one drain did, for the command's output, the task's log and the benchmark."""
+
+    synced: int = 0
+    failed: int = 0
+    retrying: int = 0
+    held: int = 0
+    batches: int = 0
+    requests: int = 0
+    lost_lease: int = 0
+    stopped_reason: str = ""
+
+    def add(self, other: RunSummary) -> None:
+        for name in ("synced", "failed", "retrying", "held", "batches", "requests", "lost_lease"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.stopped_reason = self.stopped_reason or other.stopped_reason
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Record:
+    """One request (a history row to insert) and the attempts it decided."""
+
+    batch: SyncBatch
+    attempts: list[db.AttemptRow] = field(default_factory=list)
+
+
+class Batch:
+    """The state of one claimed batch: ``decide`` is the only way a row's fate is set."""
+
+    def __init__(
+        self,
+        conf: CrmSyncSettings,
+        client: HubSpotClient,
+        token: uuid.UUID,
+        rows: Sequence[db.ClaimedRow],
+        lease_until: dt.datetime,
+    ) -> None:
+        self.conf = conf
+        self.client = client
+        self.token = token
+        self.token_tag = token.hex[:12]
+        self.rows = {r.id: r for r in rows}
+        self.lease_until = lease_until
+        self.policy = outcomes.RetryPolicy(
+            conf.MAX_ATTEMPTS, conf.RETRY_BASE_SECONDS, conf.RETRY_MAX_SECONDS
+        )
+        self.decisions: dict[int, outcomes.Decision] = {}
+        self.records: list[Record] = []
+        #: attempts decided without a request (unmappable or held rows)
+        self.loose_attempts: list[db.AttemptRow] = []
+        #: rows linked to an existing HubSpot contact in this run
+        self.linked: dict[int, str] = {}
+        self.summary = RunSummary(batches=1)
+
+    def decide(
+        self, row: db.ClaimedRow, decision: outcomes.Decision, record: Record | None = None
+    ) -> None:
+        self.decisions[row.id] = decision
+        if not decision.outcome:
+            return
+        attempt = db.AttemptRow(
+            contact_id=row.id,
+            email=row.email[:254],
+            outcome=decision.outcome,
+            hubspot_id=decision.hubspot_id,
+            error_category=decision.error_category[:64],
+            error_message=decision.error_message,
+            trace_id=trace_id(row, self.token_tag),
+            version=row.version,
+        )
+        (record.attempts if record else self.loose_attempts).append(attempt)
+
+    # The decisions stages take most, with this batch's clock, policy and links filled in.
+
+    def fail(self, row: db.ClaimedRow, message: str, category: str, record: Record) -> None:
+        linked = self.linked.get(row.id, "")
+        self.decide(row, outcomes.failed(row, message, category, linked), record)
+
+    def retry(
+        self,
+        row: db.ClaimedRow,
+        message: str,
+        category: str,
+        record: Record,
+        *,
+        count: bool = True,
+        wait: float | None = None,
+    ) -> None:
+        decision = outcomes.retry(
+            row,
+            message,
+            category,
+            self.policy,
+            timezone.now(),
+            count=count,
+            wait=wait,
+            linked_id=self.linked.get(row.id, ""),
+        )
+        self.decide(row, decision, record)
+
+    def release_untouched(self, *, reason: str = "") -> None:
+        """Rows not decided yet go back to pending, due now, attempts unchanged."""
+        now = timezone.now()
+        for row in self.rows.values():
+            if row.id not in self.decisions:
+                linked = self.linked.get(row.id, "")
+                self.decide(row, outcomes.untouched(row, now, reason=reason, linked_id=linked))

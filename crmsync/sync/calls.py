@@ -1,0 +1,153 @@
+"""Stage 2a, calling HubSpot: one request, noted for history, its failure returned as a value.
+
+Every request of a batch goes through ``call``: it serializes the body once (the same text
+is sent and kept as history), makes sure the batch's lease outlives the request, and turns
+HubSpot's answer or error into a ``Record`` for the write-back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from django.utils import timezone
+
+from .. import db
+from ..client import BatchResponse, encode, read_by_email_body
+from ..conf import HUBSPOT_MAX_BATCH_INPUTS
+from ..exceptions import HubSpotError
+from ..mapping import error_message
+from ..models import SyncBatch
+from ..ratelimit import RateLimiterError
+from .batch import Batch, Record
+from .matching import found_ids
+from .plan import Input
+
+#: Keep at least this much lease beyond the HTTP timeout before sending a request, for the
+#: write-back that follows it.
+LEASE_MARGIN_SECONDS = 5.0
+
+Outcome = tuple[Record, BatchResponse | None, HubSpotError | None]
+
+
+class LeaseLostError(Exception):
+    """Another worker reclaimed this batch's rows; this worker must not send them."""
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def ensure_lease(batch: Batch) -> None:
+    """Called after the rate limiter let a request through, just before it is sent: never
+    send with less lease left than the request may take."""
+    needed = batch.conf.HTTP_TIMEOUT_SECONDS + LEASE_MARGIN_SECONDS
+    now = timezone.now()
+    if (batch.lease_until - now).total_seconds() >= needed:
+        return
+    batch.lease_until = now + dt.timedelta(seconds=max(batch.conf.LEASE_SECONDS, needed))
+    if db.extend_lease(batch.token, batch.lease_until) == 0:
+        raise LeaseLostError()
+
+
+def call(
+    batch: Batch,
+    endpoint: str,
+    input_count: int,
+    send: Callable[[bytes], BatchResponse],
+    body: dict[str, Any],
+) -> Outcome:
+    """Send one request (``send`` gets the encoded body) and note it for history."""
+    encoded = encode(body)
+    record = Record(
+        SyncBatch(
+            endpoint=endpoint,
+            path=f"{batch.client.objects_path()}/batch/{endpoint}",
+            input_count=input_count,
+            claim_token=batch.token,
+            worker=worker_name(),
+            request_body=encoded.decode(),
+        )
+    )
+    started = timezone.now()
+    try:
+        response = send(encoded)
+    except (RateLimiterError, LeaseLostError):
+        raise  # nothing was sent: no history row for it
+    except HubSpotError as exc:
+        _note_error(record.batch, exc, started)
+        _keep(batch, record)
+        return record, None, exc
+    _note_answer(record.batch, response)
+    _keep(batch, record)
+    return record, response, None
+
+
+def _keep(batch: Batch, record: Record) -> None:
+    batch.records.append(record)
+    batch.summary.requests += 1
+
+
+def _note_error(row: SyncBatch, exc: HubSpotError, started: dt.datetime) -> None:
+    row.http_status = exc.status
+    row.error_category = exc.category
+    row.error_message = str(exc)[:4000]
+    row.correlation_id = exc.correlation_id
+    row.duration_ms = int((timezone.now() - started).total_seconds() * 1000)
+    row.error_count = row.input_count
+
+
+def _note_answer(row: SyncBatch, response: BatchResponse) -> None:
+    row.http_status = response.http_status
+    row.hubspot_status = response.status
+    row.requested_at = response.requested_at
+    row.started_at = response.started_at
+    row.completed_at = response.completed_at
+    row.correlation_id = response.correlation_id
+    row.duration_ms = response.duration_ms
+    row.success_count = len(response.results)
+    row.error_count = len(response.errors)
+    if response.errors:
+        row.error_category = str(response.errors[0].get("category", ""))
+        row.error_message = error_message(response.errors[0])
+
+
+def post(
+    batch: Batch, endpoint: str, items: Sequence[Input], send: Callable[..., BatchResponse]
+) -> Outcome:
+    """batch/create or batch/update with these inputs."""
+    inputs = [i.body for i in items]
+    return call(
+        batch,
+        endpoint,
+        len(items),
+        lambda data: send(inputs, before_send=lambda: ensure_lease(batch), encoded=data),
+        {"inputs": inputs},
+    )
+
+
+def read_by_email(
+    batch: Batch, emails: Iterable[str]
+) -> tuple[dict[str, str], Record, HubSpotError | None]:
+    """Look contacts up by email (batch/read, not search: search lags writes), at most 100
+    emails a request. Returns what was found, the last request's record and its error."""
+    unique = sorted({e.strip().lower() for e in emails if e.strip()})
+    size = HUBSPOT_MAX_BATCH_INPUTS
+    found: dict[str, str] = {}
+    for chunk in [unique[i : i + size] for i in range(0, len(unique), size)] or [[]]:
+        record, response, error = call(
+            batch,
+            SyncBatch.Endpoint.READ,
+            len(chunk),
+            lambda data, chunk=chunk: batch.client.batch_read_by_email(  # type: ignore[misc]
+                chunk, before_send=lambda: ensure_lease(batch), encoded=data
+            ),
+            read_by_email_body(chunk),
+        )
+        if error is not None:
+            return found, record, error
+        found.update(found_ids(response.results if response else []))
+    return found, record, None

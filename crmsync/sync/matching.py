@@ -1,0 +1,156 @@
+"""Stage 3, matching: which of HubSpot's answers belongs to which input.
+
+Pure functions over plain data. HubSpot answers in any order, so never by position: by
+``objectWriteTraceId`` when HubSpot echoes it, else by email (case-insensitive), else, for an
+input without an email, by the properties we sent. An input that no result and no error
+mentions is reported as such: for a create, HubSpot may or may not hold it now.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..exceptions import existing_id
+from ..mapping import error_message, error_trace_ids
+from .plan import Input, candidates
+
+
+@dataclass
+class CreateAnswer:
+    created: list[tuple[Input, dict[str, Any]]] = field(default_factory=list)
+    #: a per-input 409: HubSpot already holds this contact, under this id
+    existing: list[tuple[Input, str]] = field(default_factory=list)
+    rejected: list[tuple[Input, str, str]] = field(default_factory=list)  # message, category
+    unmentioned: list[Input] = field(default_factory=list)
+
+
+@dataclass
+class UpdateAnswer:
+    updated: list[tuple[Input, dict[str, Any]]] = field(default_factory=list)
+    rejected: list[tuple[Input, str, str]] = field(default_factory=list)  # message, category
+    unmentioned: list[Input] = field(default_factory=list)
+
+
+class _Open:
+    """Inputs not matched yet, by trace id and by email."""
+
+    def __init__(self, items: Sequence[Input]) -> None:
+        self.by_trace = {i.trace_id: i for i in items}
+        self.by_email = {i.email: i for i in items if i.email}
+
+    def take_trace(self, trace: str) -> Input | None:
+        return self._take(self.by_trace.get(trace))
+
+    def take_result(self, result: Mapping[str, Any]) -> Input | None:
+        item = self.by_trace.get(str(result.get("objectWriteTraceId", "")))
+        if item is None:
+            email = str((result.get("properties") or {}).get("email") or "").lower()
+            item = self.by_email.get(email)
+        return self._take(item)
+
+    def take_by_properties(self, result: Mapping[str, Any]) -> Input | None:
+        props = result.get("properties") or {}
+        for item in self.by_trace.values():
+            if all(props.get(k) == v for k, v in item.properties.items()):
+                return self._take(item)
+        return None
+
+    def _take(self, item: Input | None) -> Input | None:
+        if item is None or item.trace_id not in self.by_trace:
+            return None
+        del self.by_trace[item.trace_id]
+        if item.email:
+            self.by_email.pop(item.email, None)
+        return item
+
+    def rest(self) -> list[Input]:
+        return list(self.by_trace.values())
+
+
+def match_created(
+    items: Sequence[Input],
+    results: Iterable[Mapping[str, Any]],
+    errors: Iterable[Mapping[str, Any]],
+) -> CreateAnswer:
+    answer = CreateAnswer()
+    open_ = _Open(items)
+    unmatched = []
+    for result in results:
+        item = open_.take_result(result)
+        if item is None:
+            unmatched.append(result)
+        else:
+            answer.created.append((item, dict(result)))
+    for error in errors:
+        for trace in error_trace_ids(error):
+            item = open_.take_trace(trace)
+            if item is None:
+                continue
+            message = error_message(error)
+            hubspot_id = existing_id(message)
+            if hubspot_id:
+                answer.existing.append((item, hubspot_id))
+            else:
+                answer.rejected.append((item, message, str(error.get("category", ""))))
+    # Inputs without an email and no echoed trace id: match by the properties we sent.
+    for result in unmatched:
+        item = open_.take_by_properties(result)
+        if item is not None:
+            answer.created.append((item, dict(result)))
+    answer.unmentioned = open_.rest()
+    return answer
+
+
+def match_updated(
+    items: Sequence[Input],
+    results: Iterable[Mapping[str, Any]],
+    errors: Iterable[Mapping[str, Any]],
+) -> UpdateAnswer:
+    """Updates name their record id; errors name ids (OBJECT_NOT_FOUND) or trace ids."""
+    answer = UpdateAnswer()
+    by_id = {str(i.body["id"]): i for i in items}
+    open_ = _Open(items)
+    for result in results:
+        item = by_id.pop(str(result.get("id", "")), None)
+        if item is not None and open_.take_trace(item.trace_id):
+            answer.updated.append((item, dict(result)))
+    for error in errors:
+        context = error.get("context") or {}
+        ids = context.get("ids") if isinstance(context, Mapping) else None
+        named = [by_id.get(str(i)) for i in ids or []]
+        named += [open_.by_trace.get(t) for t in error_trace_ids(error)]
+        for candidate in named:
+            item = open_.take_trace(candidate.trace_id) if candidate else None
+            if item is not None:
+                by_id.pop(str(item.body["id"]), None)
+                message = error_message(error)
+                answer.rejected.append((item, message, str(error.get("category", ""))))
+    answer.unmentioned = open_.rest()
+    return answer
+
+
+def found_ids(results: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """A batch/read by email: lower-cased email -> HubSpot id."""
+    found = {}
+    for result in results:
+        email = str((result.get("properties") or {}).get("email") or "").lower()
+        if email and result.get("id"):
+            found[email] = str(result["id"])
+    return found
+
+
+def existing_for(item: Input, found: Mapping[str, str], *, history: bool) -> str | None:
+    """The HubSpot id a lookup found for this input: by its email, else (``history``) by any
+    email one of its rows was claimed with before."""
+    hubspot_id = found.get(item.email) if item.email else None
+    if history:
+        for row in item.rows:
+            hubspot_id = hubspot_id or next((found[e] for e in candidates(row) if e in found), None)
+    return hubspot_id
+
+
+def quoted_in(item: Input, text: str) -> bool:
+    """Does HubSpot's error text quote one of this input's property values (its email)?"""
+    return any(len(v) >= 3 and v in text for v in item.properties.values())

@@ -1,0 +1,209 @@
+"""Stage 4, deciding: each row's new sync state, as a value.
+
+Pure functions: a claimed row and what happened to it in, a ``Decision`` out (the state to
+write back, and the history entry to keep). Nothing here talks to HubSpot or the database;
+the clock and the dice are arguments.
+
+=========  ===============================  ================================================
+outcome    sync status written              when
+=========  ===============================  ================================================
+synced     synced (HubSpot id, timestamps)  created, updated, or linked to an existing one
+failed     failed (error kept)              HubSpot rejected the input, or attempts ran out
+retry      pending, due after a backoff     5xx, 423, 477, a rolling 429 (not counted)
+unknown    pending, looked up by email      the answer was lost after the request was sent
+held       held, for an operator            as unknown, but no email to look it up by
+untouched  pending, due now                 never sent (paused, limiter down, lease lost)
+=========  ===============================  ================================================
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .. import db
+from ..models import SyncAttempt, SyncStatus
+
+Outcome = SyncAttempt.Outcome
+OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"
+HELD_NOTE = (
+    "HubSpot may already hold this contact (an earlier create got no answer) and it has no "
+    "email to look it up by. Check HubSpot, then either set its HubSpot id or release it to "
+    "be created again (admin actions)."
+)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int
+    base_seconds: float
+    max_seconds: float
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A row's new state, and the history entry for it (``outcome`` empty: none)."""
+
+    write: db.WriteBack
+    outcome: str = ""
+    hubspot_id: str = ""
+    error_category: str = ""
+    error_message: str = ""
+    #: the row goes back to the queue because of an error (a retry, not an untouched row)
+    retried: bool = False
+
+
+def backoff(attempt: int, policy: RetryPolicy, rand: Callable[[], float] = random.random) -> float:
+    """Exponential backoff with jitter: half fixed, half random, capped."""
+    ceiling = min(policy.max_seconds, policy.base_seconds * 2 ** max(attempt - 1, 0))
+    return ceiling / 2 + rand() * ceiling / 2
+
+
+def parse_time(value: Any) -> dt.datetime | None:
+    """HubSpot's ISO 8601 timestamps (``...Z``); None for anything else."""
+    if not value or not isinstance(value, str):
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def synced(
+    row: db.ClaimedRow,
+    hubspot_id: str,
+    outcome: str,
+    hubspot_status: str = "",
+    result: dict[str, Any] | None = None,
+) -> Decision:
+    result = result or {}
+    write = db.WriteBack(
+        id=row.id,
+        status=SyncStatus.SYNCED,
+        hubspot_id=hubspot_id,
+        hubspot_status=hubspot_status,
+        hubspot_created_at=parse_time(result.get("createdAt")),
+        hubspot_updated_at=parse_time(result.get("updatedAt")),
+    )
+    return Decision(write, outcome, hubspot_id=hubspot_id)
+
+
+def failed(row: db.ClaimedRow, message: str, category: str, linked_id: str = "") -> Decision:
+    """For good: HubSpot refused the input, or the row ran out of attempts."""
+    write = db.WriteBack(
+        id=row.id,
+        hubspot_id=linked_id,
+        status=SyncStatus.FAILED,
+        error=message,
+        error_category=category,
+        attempts=row.sync_attempts + 1,
+    )
+    return Decision(write, Outcome.FAILED, error_category=category, error_message=message)
+
+
+def retry(
+    row: db.ClaimedRow,
+    message: str,
+    category: str,
+    policy: RetryPolicy,
+    now: dt.datetime,
+    *,
+    count: bool = True,
+    wait: float | None = None,
+    linked_id: str = "",
+    rand: Callable[[], float] = random.random,
+) -> Decision:
+    """Back to pending, due after the backoff (at least ``wait``). A counted attempt past
+    ``max_attempts`` fails the row instead; an uncounted one (a rolling 429) costs none."""
+    attempts = row.sync_attempts + (1 if count else 0)
+    if count and attempts >= policy.max_attempts:
+        text = f"Gave up after {attempts} attempts. Last error: {message}"
+        return failed(row, text, category, linked_id)
+    delay = backoff(attempts, policy, rand) if count else 0.0
+    delay = max(delay, wait or 0.0)
+    reconcile = row.needs_reconcile and not linked_id
+    write = db.WriteBack(
+        id=row.id,
+        hubspot_id=linked_id,
+        status=SyncStatus.PENDING,
+        error=message,
+        error_category=category,
+        attempts=attempts,
+        next_attempt_at=now + dt.timedelta(seconds=delay),
+        needs_reconcile=reconcile,
+        reconcile_emails=row.reconcile_emails if reconcile else "",
+    )
+    return Decision(
+        write, Outcome.RETRY, error_category=category, error_message=message, retried=True
+    )
+
+
+def unknown(
+    row: db.ClaimedRow,
+    email: str,
+    message: str,
+    policy: RetryPolicy,
+    now: dt.datetime,
+    rand: Callable[[], float] = random.random,
+) -> Decision:
+    """The create may have happened. A row with an email is looked up before its next try;
+    one without is held for an operator (never created again blindly)."""
+    if not email:
+        return held(row, message)
+    write = db.WriteBack(
+        id=row.id,
+        status=SyncStatus.PENDING,
+        error=f"{message}; will look it up by email before creating again",
+        error_category=OUTCOME_UNKNOWN,
+        attempts=row.sync_attempts + 1,
+        next_attempt_at=now + dt.timedelta(seconds=backoff(1, policy, rand)),
+        needs_reconcile=True,
+        reconcile_emails=row.reconcile_emails,  # holds the email just sent
+    )
+    return Decision(
+        write,
+        Outcome.UNKNOWN,
+        error_category=OUTCOME_UNKNOWN,
+        error_message=message,
+        retried=True,
+    )
+
+
+def held(row: db.ClaimedRow, message: str = "") -> Decision:
+    text = f"{HELD_NOTE} Last error: {message}" if message else HELD_NOTE
+    write = db.WriteBack(
+        id=row.id,
+        status=SyncStatus.HELD,
+        error=text,
+        error_category=OUTCOME_UNKNOWN,
+        attempts=row.sync_attempts,
+        needs_reconcile=True,
+        reconcile_emails=row.reconcile_emails,
+    )
+    return Decision(write, Outcome.HELD, error_category=OUTCOME_UNKNOWN, error_message=text)
+
+
+def untouched(
+    row: db.ClaimedRow,
+    now: dt.datetime,
+    *,
+    reason: str = "",
+    linked_id: str = "",
+) -> Decision:
+    """Not decided by the run (paused, limiter down, lease lost): pending, due now."""
+    reconcile = row.needs_reconcile and not linked_id
+    write = db.WriteBack(
+        id=row.id,
+        hubspot_id=linked_id,
+        status=SyncStatus.PENDING,
+        error=reason,
+        attempts=row.sync_attempts,
+        next_attempt_at=now,
+        needs_reconcile=reconcile,
+        reconcile_emails=row.reconcile_emails if reconcile else "",
+    )
+    return Decision(write)

@@ -1,0 +1,213 @@
+"""The entry points of a drain: claim a batch, plan it, send it, write it back; repeat.
+
+``sync_batch`` is one claimed batch from claim to write-back. ``sync_pending`` runs
+``CONCURRENCY`` loops of it side by side until nothing is due; any number of processes on
+any number of hosts may run it at once, since rows are claimed in the database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import socket
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit
+
+from django.db import connection, transaction
+from django.db.models import Case, F, Value, When
+from django.utils import timezone
+
+from .. import db
+from ..client import HubSpotClient
+from ..conf import HUBSPOT_MAX_BATCH_INPUTS, CrmSyncSettings, get_settings
+from ..exceptions import ConfigurationError, ConnectionFailedError, PipelineHaltError
+from ..models import Contact, PipelineState, SyncStatus
+from ..ratelimit import DailyLimitExhaustedError, RateLimiterError, get_rate_limiter
+from . import send, writeback
+from .batch import Batch, RunSummary
+from .calls import LeaseLostError
+from .pipeline import PipelinePausedError, ensure_running, pause_pipeline
+from .plan import plan_batch
+
+logger = logging.getLogger(__name__)
+
+# TEMPORARY until crmsync.runtime lands
+_clients: dict[CrmSyncSettings, HubSpotClient] = {}
+
+
+def get_client(conf: CrmSyncSettings) -> HubSpotClient:
+    client = _clients.get(conf)
+    if client is None:
+        client = _clients[conf] = HubSpotClient(
+            base_url=conf.API_BASE_URL,
+            access_token=conf.ACCESS_TOKEN,
+            timeout=conf.HTTP_TIMEOUT_SECONDS,
+            api_version=conf.API_VERSION,
+            limiter=get_rate_limiter(conf),
+            pool_size=max(conf.CONCURRENCY, 1) + 2,
+        )
+    return client
+
+
+def check_configuration(conf: CrmSyncSettings | None = None) -> None:
+    """Raise ConfigurationError when crmsync cannot talk to HubSpot at all."""
+    conf = conf or get_settings()
+    get_client(conf)  # validates token and URL
+    if not 1 <= conf.BATCH_SIZE <= HUBSPOT_MAX_BATCH_INPUTS:
+        raise ConfigurationError(f"CRMSYNC_BATCH_SIZE must be 1..100, got {conf.BATCH_SIZE}")
+
+
+def probe_connection(conf: CrmSyncSettings | None = None, timeout: float = 5.0) -> None:
+    """Raise ConnectionFailedError when HubSpot's host cannot be reached at all (checked
+    with a plain TCP connection, so it costs no API request)."""
+    conf = conf or get_settings()
+    parts = urlsplit(conf.API_BASE_URL)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname or "", port), timeout=timeout).close()
+    except OSError as exc:
+        raise ConnectionFailedError(
+            f"cannot reach {parts.scheme}://{parts.netloc}: {exc.strerror or exc}"
+        ) from None
+
+
+def count_waiting() -> int:
+    """Rows pending (due now or later) or in flight."""
+    return Contact.objects.filter(
+        sync_status__in=[SyncStatus.PENDING, SyncStatus.IN_FLIGHT]
+    ).count()
+
+
+def release_expired_leases(now: dt.datetime | None = None) -> int:
+    """Put rows whose worker vanished back in the queue.
+
+    HubSpot may hold those contacts already (the worker may have died after its request),
+    so rows that were being created are flagged for reconciliation by email before they are
+    created again. Updates are idempotent and need no such care.
+    """
+    now = now or timezone.now()
+    count = Contact.objects.lease_expired(now).update(
+        sync_status=SyncStatus.PENDING,
+        needs_reconcile=Case(When(hubspot_id="", then=Value(True)), default=F("needs_reconcile")),
+        claim_token=None,
+        lease_expires_at=None,
+        next_attempt_at=now,
+        updated_at=now,
+    )
+    if count:
+        logger.warning("crmsync: released %d rows whose lease expired", count)
+    return count
+
+
+def sync_pending(max_batches: int | None = None, concurrency: int | None = None) -> RunSummary:
+    """Send every due pending contact (or ``max_batches`` batches) and write results back."""
+    conf = get_settings()
+    check_configuration(conf)
+    summary = RunSummary()
+    try:
+        ensure_running()
+    except PipelinePausedError as exc:
+        summary.stopped_reason = f"paused: {exc}"
+        return summary
+    release_expired_leases()
+    limit = max_batches if max_batches is not None else (conf.MAX_BATCHES_PER_RUN or None)
+    threads = max(1, concurrency if concurrency is not None else conf.CONCURRENCY)
+    budget = _Budget(limit)
+    stop = threading.Event()
+    if threads == 1:
+        summary.add(_drain(conf, budget, stop))
+    else:
+        with ThreadPoolExecutor(threads, thread_name_prefix="crmsync") as pool:
+            for part in pool.map(lambda _: _drain_in_thread(conf, budget, stop), range(threads)):
+                summary.add(part)
+    log = logger.info if summary.batches or summary.stopped_reason else logger.debug
+    log("crmsync: run finished %s", summary.as_dict())
+    return summary
+
+
+class _Budget:
+    """How many batches the run may still claim, shared by its threads."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.left = limit
+        self.lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self.lock:
+            if self.left is None:
+                return True
+            if self.left <= 0:
+                return False
+            self.left -= 1
+            return True
+
+
+def _drain_in_thread(conf: CrmSyncSettings, budget: _Budget, stop: threading.Event) -> RunSummary:
+    try:
+        return _drain(conf, budget, stop)
+    finally:
+        connection.close()  # each thread has its own connection; don't leak it
+
+
+def _drain(conf: CrmSyncSettings, budget: _Budget, stop: threading.Event) -> RunSummary:
+    summary = RunSummary()
+    while not stop.is_set() and budget.take():
+        try:
+            part = sync_batch(conf)
+        except PipelineHaltError as exc:
+            stop.set()
+            summary.stopped_reason = f"paused: {exc}"
+            break
+        except (DailyLimitExhaustedError, RateLimiterError) as exc:
+            stop.set()
+            summary.stopped_reason = str(exc)
+            break
+        if part is None:
+            break
+        summary.add(part)
+        if part.stopped_reason:
+            stop.set()
+            break
+    return summary
+
+
+def sync_batch(conf: CrmSyncSettings | None = None) -> RunSummary | None:
+    """Claim one batch, send it, write it back. None when nothing was due."""
+    conf = conf or get_settings()
+    token = uuid.uuid4()
+    now = timezone.now()
+    lease_until = now + dt.timedelta(seconds=conf.LEASE_SECONDS)
+    size = min(max(conf.BATCH_SIZE, 1), HUBSPOT_MAX_BATCH_INPUTS)
+    with transaction.atomic():
+        rows = db.claim(token, size, now, lease_until)
+    if not rows:
+        return None
+    batch = Batch(conf, get_client(conf), token, rows, lease_until)
+    try:
+        send.Sender(batch).send(plan_batch(rows, batch.token_tag))
+    except PipelineHaltError as exc:
+        writeback.write_back(batch)
+        pause_pipeline(
+            PipelineState.Reason.AUTH,
+            f"{exc}. Fix the token or its scopes, then resume "
+            "(manage.py crmsync_resume or the admin).",
+        )
+        raise
+    except DailyLimitExhaustedError as exc:
+        writeback.write_back(batch)
+        pause_pipeline(PipelineState.Reason.DAILY_LIMIT, str(exc), until=exc.resume_at)
+        raise
+    except RateLimiterError as exc:
+        # Redis (the shared limiter) is down: stop sending rather than exceed the limit.
+        batch.release_untouched(reason=str(exc))
+        writeback.write_back(batch)
+        logger.error("crmsync: rate limiter unavailable, not sending: %s", exc)
+        raise
+    except LeaseLostError:
+        # Another worker holds the rows now; the fenced write-back changes none of them and
+        # counts them as lost, but the history of what was sent is kept.
+        pass
+    writeback.write_back(batch)
+    return batch.summary

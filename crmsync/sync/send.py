@@ -1,0 +1,256 @@
+"""Stage 2b, sending a planned batch: updates, lookups, creates, and what to do when
+HubSpot rejects a request as a whole.
+
+Order: updates of known contacts (idempotent), then, when some creates may already exist,
+one lookup by email, then the creates; contacts that turn out to exist already are linked
+and sent this row's values by a follow-up update (the local database is the truth).
+A whole-request rejection is isolated: inputs whose values HubSpot's message quotes are
+sent on their own, else the batch is split in halves, so only the bad inputs fail.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+
+from django.utils import timezone
+
+from ..client import BatchResponse
+from ..exceptions import (
+    ConflictError,
+    HubSpotError,
+    OutcomeUnknownError,
+    PipelineHaltError,
+    RateLimitedError,
+    RejectedError,
+    RetryLaterError,
+)
+from ..models import SyncAttempt, SyncBatch
+from ..ratelimit import DailyLimitExhaustedError
+from . import calls, matching, outcomes, pipeline
+from .batch import Batch, Record
+from .plan import Input, Plan
+
+Outcome = SyncAttempt.Outcome
+NOT_MENTIONED = "HubSpot's answer did not mention this contact"
+
+
+class Sender:
+    def __init__(self, batch: Batch) -> None:
+        self.batch = batch
+        #: updates that send linked contacts this row's values
+        self.followups: list[Input] = []
+
+    def send(self, plan: Plan) -> None:
+        for decision in plan.decided:
+            self.batch.decide(self.batch.rows[decision.write.id], decision)
+        creates = plan.creates
+        if plan.reconcile and creates:
+            creates = self.reconcile(creates)
+        updates, self.followups = plan.updates + self.followups, []
+        if updates:
+            self.send_updates(updates)
+        if creates:
+            self.send_creates(creates)
+        if self.followups:
+            self.send_updates(self.followups)
+
+    # -- linking to what HubSpot already holds --------------------------------------------
+
+    def reconcile(self, creates: list[Input]) -> list[Input]:
+        """An earlier create of some of these may have happened (its answer was lost, or its
+        worker died), possibly under an email the row had then. Look every email each row
+        was ever sent with up at once; link what HubSpot holds; return the rest."""
+        emails = [e for item in creates for e in [item.email, *_row_emails(item)]]
+        found, record, error = calls.read_by_email(self.batch, emails)
+        if error is not None:
+            self.batch_failed(creates, error, record)
+            return []
+        return self.link_found(creates, found, record, history=True)
+
+    def link_found(
+        self, items: list[Input], found: dict[str, str], record: Record, *, history: bool
+    ) -> list[Input]:
+        remaining = []
+        for item in items:
+            hubspot_id = matching.existing_for(item, found, history=history)
+            if hubspot_id:
+                self.link(item, hubspot_id, None, record)
+            else:
+                remaining.append(item)
+        return remaining
+
+    def link(
+        self, item: Input, hubspot_id: str, response: BatchResponse | None, record: Record
+    ) -> None:
+        """Link the rows to the contact HubSpot holds, and queue an update with the primary
+        row's values (a record found after a lost answer may hold an older version)."""
+        status = response.status if response else ""
+        for row in item.rows:
+            self.batch.linked[row.id] = hubspot_id
+            self.batch.decide(row, outcomes.synced(row, hubspot_id, Outcome.LINKED, status), record)
+        body = {
+            "id": hubspot_id,
+            "properties": item.properties,
+            "objectWriteTraceId": item.trace_id,
+        }
+        self.followups.append(Input(item.trace_id, [item.primary], body, item.email))
+
+    # -- batch/update and batch/create ----------------------------------------------------
+
+    def send_updates(self, items: list[Input]) -> None:
+        """batch/update (idempotent), isolating whatever HubSpot rejects as a whole."""
+        endpoint, send = SyncBatch.Endpoint.UPDATE, self.batch.client.batch_update
+        record, response, error = calls.post(self.batch, endpoint, items, send)
+        if isinstance(error, RejectedError):
+            self.rejected(items, error, record, self.send_updates)
+        elif isinstance(error, OutcomeUnknownError):
+            # batch/update is idempotent: sending it again is safe.
+            again = RetryLaterError(error.message, status=None, category="OUTCOME_UNKNOWN")
+            self.batch_failed(items, again, record)
+        elif error is not None:
+            self.batch_failed(items, error, record)
+        elif response is not None:
+            answer = matching.match_updated(items, response.results, response.errors)
+            for item, result in answer.updated:
+                self.settle(item, str(result["id"]), Outcome.UPDATED, response, result, record)
+            for item, message, category in answer.rejected:
+                for row in item.rows:
+                    self.batch.fail(row, message, category, record)
+            for item in answer.unmentioned:  # neither a result nor an error: again later
+                for row in item.rows:
+                    self.batch.retry(row, NOT_MENTIONED, "", record)
+
+    def send_creates(self, items: list[Input]) -> None:
+        """batch/create, isolating whatever HubSpot rejects as a whole."""
+        endpoint, send = SyncBatch.Endpoint.CREATE, self.batch.client.batch_create
+        record, response, error = calls.post(self.batch, endpoint, items, send)
+        if isinstance(error, ConflictError):
+            self.resolve_conflict(items, error, record)
+        elif isinstance(error, RejectedError):
+            self.rejected(items, error, record, self.send_creates)
+        elif error is not None:
+            self.batch_failed(items, error, record)
+        elif response is not None:
+            answer = matching.match_created(items, response.results, response.errors)
+            for item, result in answer.created:
+                self.settle(item, str(result["id"]), Outcome.CREATED, response, result, record)
+            for item, hubspot_id in answer.existing:
+                self.link(item, hubspot_id, response, record)
+            for item, message, category in answer.rejected:
+                self.fail_input(item, message, category, record)
+            for item in answer.unmentioned:  # it may or may not exist now
+                self.unknown(item, NOT_MENTIONED, record)
+
+    def settle(
+        self,
+        item: Input,
+        hubspot_id: str,
+        outcome: str,
+        response: BatchResponse,
+        result: dict[str, object],
+        record: Record,
+    ) -> None:
+        """HubSpot holds the contact: the first row is the one sent, the others with the
+        same email are linked to it."""
+        for n, row in enumerate(item.rows):
+            kind = outcome if n == 0 else Outcome.LINKED
+            decision = outcomes.synced(row, hubspot_id, kind, response.status, result)
+            self.batch.decide(row, decision, record)
+
+    # -- rejections -----------------------------------------------------------------------
+
+    def rejected(
+        self,
+        items: list[Input],
+        error: HubSpotError,
+        record: Record,
+        send: Callable[[list[Input]], None],
+    ) -> None:
+        """HubSpot refused the whole request: one input fails; several are isolated."""
+        if len(items) == 1:
+            message = matching.error_message({"message": error.message})
+            self.fail_input(items[0], message, error.category, record)
+        else:
+            self.isolate(items, error, send)
+
+    def isolate(
+        self, items: list[Input], error: HubSpotError, send: Callable[[list[Input]], None]
+    ) -> None:
+        """Send the inputs whose values HubSpot's message quotes on their own, and the rest
+        together; with no such clue, split in halves. The good rows go through in this run
+        and only the bad ones fail: about log2(batch) extra requests for one bad row."""
+        text = error.message
+        if isinstance(error.body, dict):
+            text += json.dumps(error.body.get("errors") or [], ensure_ascii=False)
+        suspects = [i for i in items if matching.quoted_in(i, text)]
+        if not suspects or len(suspects) == len(items):
+            middle = len(items) // 2
+            suspects, rest = items[:middle], items[middle:]
+        else:
+            rest = [i for i in items if i not in suspects]
+        send(rest)
+        send(suspects)
+
+    def resolve_conflict(self, items: list[Input], error: ConflictError, record: Record) -> None:
+        """A 409 for the whole batch names one existing contact, not which input it was.
+        Look every email up once, link those HubSpot has, and create the rest."""
+        emails = [i.email for i in items if i.email]
+        remaining, read_record = items, record
+        if emails:
+            found, read_record, read_error = calls.read_by_email(self.batch, emails)
+            if read_error is not None:
+                self.batch_failed(items, read_error, read_record)
+                return
+            remaining = self.link_found(items, found, read_record, history=False)
+        if len(remaining) < len(items):
+            if remaining:
+                self.send_creates(remaining)
+        elif len(items) > 1:
+            # Nothing found by email (a secondary email, say): isolate like any rejection.
+            self.isolate(items, error, self.send_creates)
+        elif error.existing_id:
+            self.link(items[0], error.existing_id, None, record)
+        else:
+            self.fail_input(items[0], error.message, error.category, record)
+
+    def fail_input(self, item: Input, message: str, category: str, record: Record) -> None:
+        self.batch.fail(item.primary, message, category, record)
+        for row in item.rows[1:]:
+            # A duplicate of a rejected row has data of its own: send it again by itself.
+            again = "sent again: another row with this email was rejected"
+            self.batch.retry(row, again, "", record, count=False, wait=0)
+
+    # -- no usable answer -----------------------------------------------------------------
+
+    def unknown(self, item: Input, message: str, record: Record) -> None:
+        now = timezone.now()
+        for row in item.rows:
+            decision = outcomes.unknown(row, item.email, message, self.batch.policy, now)
+            self.batch.decide(row, decision, record)
+
+    def batch_failed(self, items: Sequence[Input], error: HubSpotError, record: Record) -> None:
+        if isinstance(error, PipelineHaltError):
+            raise error
+        if isinstance(error, RateLimitedError) and error.is_daily:
+            raise DailyLimitExhaustedError(pipeline.exhaust_daily(self.batch.conf))
+        if isinstance(error, OutcomeUnknownError):
+            for item in items:
+                self.unknown(item, str(error), record)
+            return
+        for item in items:
+            for row in item.rows:
+                if isinstance(error, RateLimitedError):
+                    # The rolling window is a wait, not a failure: no attempt is counted.
+                    wait = error.retry_after or self.batch.conf.RATE_LIMIT_INTERVAL_SECONDS / 2
+                    self.batch.retry(
+                        row, str(error), error.category, record, count=False, wait=wait
+                    )
+                else:
+                    self.batch.retry(
+                        row, str(error), error.category, record, wait=error.retry_after
+                    )
+
+
+def _row_emails(item: Input) -> list[str]:
+    return [e for row in item.rows for e in matching.candidates(row)]
