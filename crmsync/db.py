@@ -301,8 +301,6 @@ def write_back(token: uuid.UUID, rows: Sequence[WriteBack], now: dt.datetime) ->
     claim. Returns how many rows were written; a row whose lease was lost is left alone."""
     if not rows:
         return 0
-    table = _table()
-    ops = connection.ops
     values = [
         (
             r.id,
@@ -320,28 +318,34 @@ def write_back(token: uuid.UUID, rows: Sequence[WriteBack], now: dt.datetime) ->
         )
         for r in rows
     ]
-    common = {
-        "held": SyncStatus.HELD.value,
-        "pending": SyncStatus.PENDING.value,
-        "synced": SyncStatus.SYNCED.value,
-    }
     if _is_postgres():
-        sql = (
-            f"UPDATE {table} AS c SET {_SET_CLAUSE} "
-            f"FROM {_json_table(_WRITE_COLUMNS, '%(rows)s')} AS v "
-            f"WHERE c.id = v.id AND c.claim_token = %(token)s"
-        )
-        params: dict[str, Any] = {
-            **common,
-            "now": now,
-            "token": token,
-            "rows": _json_rows(values),
-        }
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return int(cursor.rowcount)
-    # SQLite: a VALUES table (columns column1, column2...) renamed in a subquery, positional
+        return _write_back_postgres(token, values, now)
+    return _write_back_sqlite(token, values, now)
+
+
+_STATUSES = {
+    "held": SyncStatus.HELD.value,
+    "pending": SyncStatus.PENDING.value,
+    "synced": SyncStatus.SYNCED.value,
+}
+
+
+def _write_back_postgres(token: uuid.UUID, values: list[tuple[Any, ...]], now: dt.datetime) -> int:
+    sql = (
+        f"UPDATE {_table()} AS c SET {_SET_CLAUSE} "
+        f"FROM {_json_table(_WRITE_COLUMNS, '%(rows)s')} AS v "
+        f"WHERE c.id = v.id AND c.claim_token = %(token)s"
+    )
+    params: dict[str, Any] = {**_STATUSES, "now": now, "token": token, "rows": _json_rows(values)}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return int(cursor.rowcount)
+
+
+def _write_back_sqlite(token: uuid.UUID, values: list[tuple[Any, ...]], now: dt.datetime) -> int:
+    # A VALUES table (columns column1, column2...) renamed in a subquery, positional
     # parameters only. Not a CTE: Python's sqlite3 reports no rowcount for "WITH ... UPDATE".
+    ops = connection.ops
     row_sql = "(" + ", ".join(["%s"] * len(_WRITE_COLUMNS)) + ")"
     renamed = ", ".join(f"column{i + 1} AS {name}" for i, (name, _) in enumerate(_WRITE_COLUMNS))
     flat: list[Any] = []
@@ -349,15 +353,15 @@ def write_back(token: uuid.UUID, rows: Sequence[WriteBack], now: dt.datetime) ->
         flat.extend(
             ops.adapt_datetimefield_value(v) if isinstance(v, dt.datetime) else v for v in row
         )
-    named = {**common, "now": ops.adapt_datetimefield_value(now), "token": token.hex}
+    named = {**_STATUSES, "now": ops.adapt_datetimefield_value(now), "token": token.hex}
     sql = (
-        f"UPDATE {table} AS c SET {_SET_SQLITE} "
+        f"UPDATE {_table()} AS c SET {_SET_SQLITE} "
         f"FROM (SELECT {renamed} FROM (VALUES {', '.join([row_sql] * len(values))})) AS v "
         f"WHERE c.id = v.id AND c.claim_token = %s"
     )
-    params_list = [named[name] for name in _SET_SQLITE_ORDER] + flat + [token.hex]
+    params = [named[name] for name in _SET_SQLITE_ORDER] + flat + [token.hex]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params_list)
+        cursor.execute(sql, params)
         return int(cursor.rowcount)
 
 

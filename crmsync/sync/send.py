@@ -25,11 +25,12 @@ from ..exceptions import (
     RejectedError,
     RetryLaterError,
 )
+from ..mapping import error_message
 from ..models import SyncAttempt, SyncBatch
 from ..ratelimit import DailyLimitExhaustedError
 from . import calls, matching, outcomes, pipeline
 from .batch import Batch, Record
-from .plan import Input, Plan
+from .plan import Input, Plan, candidates
 
 Outcome = SyncAttempt.Outcome
 NOT_MENTIONED = "HubSpot's answer did not mention this contact"
@@ -64,7 +65,7 @@ class Sender:
         emails = [e for item in creates for e in [item.email, *_row_emails(item)]]
         found, record, error = calls.read_by_email(self.batch, emails)
         if error is not None:
-            self.batch_failed(creates, error, record)
+            request_failed(self.batch, creates, error, record)
             return []
         return self.link_found(creates, found, record, history=True)
 
@@ -107,9 +108,9 @@ class Sender:
         elif isinstance(error, OutcomeUnknownError):
             # batch/update is idempotent: sending it again is safe.
             again = RetryLaterError(error.message, status=None, category="OUTCOME_UNKNOWN")
-            self.batch_failed(items, again, record)
+            request_failed(self.batch, items, again, record)
         elif error is not None:
-            self.batch_failed(items, error, record)
+            request_failed(self.batch, items, error, record)
         elif response is not None:
             answer = matching.match_updated(items, response.results, response.errors)
             for item, result in answer.updated:
@@ -130,7 +131,7 @@ class Sender:
         elif isinstance(error, RejectedError):
             self.rejected(items, error, record, self.send_creates)
         elif error is not None:
-            self.batch_failed(items, error, record)
+            request_failed(self.batch, items, error, record)
         elif response is not None:
             answer = matching.match_created(items, response.results, response.errors)
             for item, result in answer.created:
@@ -140,7 +141,7 @@ class Sender:
             for item, message, category in answer.rejected:
                 self.fail_input(item, message, category, record)
             for item in answer.unmentioned:  # it may or may not exist now
-                self.unknown(item, NOT_MENTIONED, record)
+                unknown(self.batch, item, NOT_MENTIONED, record)
 
     def settle(
         self,
@@ -169,7 +170,7 @@ class Sender:
     ) -> None:
         """HubSpot refused the whole request: one input fails; several are isolated."""
         if len(items) == 1:
-            message = matching.error_message({"message": error.message})
+            message = error_message({"message": error.message})
             self.fail_input(items[0], message, error.category, record)
         else:
             self.isolate(items, error, send)
@@ -200,7 +201,7 @@ class Sender:
         if emails:
             found, read_record, read_error = calls.read_by_email(self.batch, emails)
             if read_error is not None:
-                self.batch_failed(items, read_error, read_record)
+                request_failed(self.batch, items, read_error, read_record)
                 return
             remaining = self.link_found(items, found, read_record, history=False)
         if len(remaining) < len(items):
@@ -221,36 +222,36 @@ class Sender:
             again = "sent again: another row with this email was rejected"
             self.batch.retry(row, again, "", record, count=False, wait=0)
 
-    # -- no usable answer -----------------------------------------------------------------
 
-    def unknown(self, item: Input, message: str, record: Record) -> None:
-        now = timezone.now()
-        for row in item.rows:
-            decision = outcomes.unknown(row, item.email, message, self.batch.policy, now)
-            self.batch.decide(row, decision, record)
+def unknown(batch: Batch, item: Input, message: str, record: Record) -> None:
+    """The create may have happened: look it up before the next try, or hold it."""
+    now = timezone.now()
+    for row in item.rows:
+        batch.decide(row, outcomes.unknown(row, item.email, message, batch.policy, now), record)
 
-    def batch_failed(self, items: Sequence[Input], error: HubSpotError, record: Record) -> None:
-        if isinstance(error, PipelineHaltError):
-            raise error
-        if isinstance(error, RateLimitedError) and error.is_daily:
-            raise DailyLimitExhaustedError(pipeline.exhaust_daily(self.batch.conf))
-        if isinstance(error, OutcomeUnknownError):
-            for item in items:
-                self.unknown(item, str(error), record)
-            return
+
+def request_failed(
+    batch: Batch, items: Sequence[Input], error: HubSpotError, record: Record
+) -> None:
+    """No usable answer for the whole request: stop everything (401, 403, the daily
+    limit), or decide every row it carried (retry later, or look up before creating)."""
+    if isinstance(error, PipelineHaltError):
+        raise error
+    if isinstance(error, RateLimitedError) and error.is_daily:
+        raise DailyLimitExhaustedError(pipeline.exhaust_daily(batch.conf))
+    if isinstance(error, OutcomeUnknownError):
         for item in items:
-            for row in item.rows:
-                if isinstance(error, RateLimitedError):
-                    # The rolling window is a wait, not a failure: no attempt is counted.
-                    wait = error.retry_after or self.batch.conf.RATE_LIMIT_INTERVAL_SECONDS / 2
-                    self.batch.retry(
-                        row, str(error), error.category, record, count=False, wait=wait
-                    )
-                else:
-                    self.batch.retry(
-                        row, str(error), error.category, record, wait=error.retry_after
-                    )
+            unknown(batch, item, str(error), record)
+        return
+    # The rolling window is a wait, not a failure: no attempt is counted.
+    rolling = isinstance(error, RateLimitedError)
+    wait = error.retry_after
+    if rolling:
+        wait = wait or batch.conf.RATE_LIMIT_INTERVAL_SECONDS / 2
+    for item in items:
+        for row in item.rows:
+            batch.retry(row, str(error), error.category, record, count=not rolling, wait=wait)
 
 
 def _row_emails(item: Input) -> list[str]:
-    return [e for row in item.rows for e in matching.candidates(row)]
+    return [e for row in item.rows for e in candidates(row)]
