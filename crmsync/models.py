@@ -8,6 +8,7 @@ clobbers a sync result (see ``Contact.save``).
 
 from __future__ import annotations
 
+import copy
 import uuid
 from collections.abc import Iterable
 from typing import Any, ClassVar
@@ -230,9 +231,10 @@ class Contact(models.Model):
         return getattr(self, "_loaded_data", {})
 
     def _synced_data(self, names: Iterable[str] = SYNCED_FIELDS) -> dict[str, Any]:
-        """The synced fields' values, leaving out (and never loading) deferred ones."""
+        """The synced fields' values, leaving out (and never loading) deferred ones. Copies:
+        ``properties`` and ``associations`` are often edited in place."""
         deferred = self.get_deferred_fields()
-        return {name: getattr(self, name) for name in names if name not in deferred}
+        return {name: copy.deepcopy(getattr(self, name)) for name in names if name not in deferred}
 
     def changed_synced_fields(self, names: Iterable[str] = SYNCED_FIELDS) -> list[str]:
         """The synced fields among ``names`` that differ from what was loaded or last saved.

@@ -180,3 +180,13 @@ def test_a_change_back_to_the_old_value_after_a_refresh_is_a_change():
     contact.save()
     row = stored(contact)
     assert (row.email, row.version, row.sync_status) == ("old@example.com", 2, "pending")
+
+
+def test_a_json_field_edited_in_place_is_a_change():
+    contact = make_contact()
+    contact.properties["plan"] = "pro"
+    contact.save()
+    assert (stored(contact).properties, stored(contact).version) == ({"plan": "pro"}, 2)
+    contact.associations.append({"to": {"id": "9001"}})
+    contact.save()
+    assert (stored(contact).associations, stored(contact).version) == ([{"to": {"id": "9001"}}], 3)
