@@ -187,15 +187,26 @@ class Contact(models.Model):
         if changed:
             self.version = F("version") + 1
             # In flight: its worker sees the new version and sends it again. Held: an earlier
-            # create may exist in HubSpot, so only an operator may release it.
+            # create may exist in HubSpot, so only an operator may release it, and the note
+            # saying so stays until then.
+            held = Q(sync_status=SyncStatus.HELD)
             self.sync_status = Case(
                 When(sync_status=SyncStatus.IN_FLIGHT, then=Value(SyncStatus.IN_FLIGHT)),
-                When(sync_status=SyncStatus.HELD, then=Value(SyncStatus.HELD)),
+                When(held, then=Value(SyncStatus.HELD)),
                 default=Value(SyncStatus.PENDING),
+            )
+            self.sync_error = Case(
+                When(held, then=F("sync_error")),
+                default=Value(""),
+                output_field=models.TextField(),
+            )
+            self.sync_error_category = Case(
+                When(held, then=F("sync_error_category")),
+                default=Value(""),
+                output_field=models.CharField(),
             )
             self.next_attempt_at = Now()
             self.sync_attempts = 0
-            self.sync_error = ""
             self.updated_at = timezone.now()
             fields += [name for name in _BUMPED_FIELDS if name not in fields]
         kwargs["update_fields"] = fields
@@ -250,12 +261,19 @@ _BUMPED_FIELDS = (
     "version",
     "sync_status",
     "sync_error",
+    "sync_error_category",
     "next_attempt_at",
     "sync_attempts",
     "updated_at",
 )
 #: The bumped fields that ``Contact.save`` sets to expressions.
-_READ_BACK_FIELDS = ("version", "sync_status", "next_attempt_at")
+_READ_BACK_FIELDS = (
+    "version",
+    "sync_status",
+    "sync_error",
+    "sync_error_category",
+    "next_attempt_at",
+)
 
 
 class PipelineState(models.Model):

@@ -120,6 +120,46 @@ def test_a_later_plain_save_after_an_update_fields_bump(nudges, django_capture_o
     assert stored(contact).version == 3  # everything is written now: nothing left to bump
 
 
+# -- the note on a held row -------------------------------------------------------------------
+
+HELD_NOTE = "HubSpot may already hold this contact; check HubSpot, then release it."
+
+
+@pytest.mark.parametrize("save_kwargs", [{}, {"update_fields": ["firstname"]}])
+def test_editing_a_held_contact_keeps_it_held_with_its_note(save_kwargs):
+    contact = make_contact(
+        sync_status=SyncStatus.HELD,
+        sync_error=HELD_NOTE,
+        sync_error_category="OUTCOME_UNKNOWN",
+        needs_reconcile=True,
+    )
+    contact.firstname = "Edited"
+    contact.save(**save_kwargs)
+    row = stored(contact)
+    assert (row.sync_status, row.version) == ("held", 2)
+    assert (row.sync_error, row.sync_error_category) == (HELD_NOTE, "OUTCOME_UNKNOWN")
+    assert (contact.sync_error, contact.sync_error_category) == (HELD_NOTE, "OUTCOME_UNKNOWN")
+
+
+@pytest.mark.parametrize(
+    ("status", "after"),
+    [
+        (SyncStatus.FAILED, SyncStatus.PENDING),
+        (SyncStatus.PENDING, SyncStatus.PENDING),
+        (SyncStatus.IN_FLIGHT, SyncStatus.IN_FLIGHT),
+    ],
+)
+def test_editing_any_other_contact_clears_its_error(status, after):
+    contact = make_contact(
+        sync_status=status, sync_error="Property email is invalid", sync_error_category="INVALID"
+    )
+    contact.email = "fixed@example.com"
+    contact.save()
+    row = stored(contact)
+    assert (row.sync_status, row.sync_error, row.sync_error_category) == (after, "", "")
+    assert (contact.sync_error, contact.sync_error_category) == ("", "")
+
+
 # -- deferred fields --------------------------------------------------------------------------
 
 
