@@ -9,7 +9,6 @@ clobbers a sync result (see ``Contact.save``).
 from __future__ import annotations
 
 import copy
-import uuid
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
@@ -44,17 +43,6 @@ SYNCED_FIELDS = (
 
 
 class ContactQuerySet(models.QuerySet["Contact"]):
-    def pending(self) -> ContactQuerySet:
-        return self.filter(sync_status=SyncStatus.PENDING)
-
-    def due(self, now: Any = None) -> ContactQuerySet:
-        return self.filter(
-            sync_status=SyncStatus.PENDING, next_attempt_at__lte=now or timezone.now()
-        )
-
-    def failed(self) -> ContactQuerySet:
-        return self.filter(sync_status=SyncStatus.FAILED)
-
     def lease_expired(self, now: Any = None) -> ContactQuerySet:
         return self.filter(
             sync_status=SyncStatus.IN_FLIGHT, lease_expires_at__lt=now or timezone.now()
@@ -379,7 +367,3 @@ class SyncAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.email or self.contact_id}: {self.get_outcome_display()}"
-
-
-def new_claim_token() -> uuid.UUID:
-    return uuid.uuid4()
