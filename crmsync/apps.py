@@ -8,7 +8,7 @@ class CrmSyncConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks, db, signals  # noqa: F401  (registers checks and receivers)
+        from . import checks, db, receivers  # noqa: F401  (checks and db register themselves)
         from .models import Contact
 
-        post_save.connect(signals.contact_saved, sender=Contact, dispatch_uid="crmsync_saved")
+        post_save.connect(receivers.contact_saved, sender=Contact, dispatch_uid="crmsync_saved")

@@ -8,7 +8,8 @@ clobbers a sync result (see ``Contact.save``).
 
 from __future__ import annotations
 
-import uuid
+import copy
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from django.db import models
@@ -42,17 +43,6 @@ SYNCED_FIELDS = (
 
 
 class ContactQuerySet(models.QuerySet["Contact"]):
-    def pending(self) -> ContactQuerySet:
-        return self.filter(sync_status=SyncStatus.PENDING)
-
-    def due(self, now: Any = None) -> ContactQuerySet:
-        return self.filter(
-            sync_status=SyncStatus.PENDING, next_attempt_at__lte=now or timezone.now()
-        )
-
-    def failed(self) -> ContactQuerySet:
-        return self.filter(sync_status=SyncStatus.FAILED)
-
     def lease_expired(self, now: Any = None) -> ContactQuerySet:
         return self.filter(
             sync_status=SyncStatus.IN_FLIGHT, lease_expires_at__lt=now or timezone.now()
@@ -160,38 +150,62 @@ class Contact(models.Model):
     def save(self, *args: Any, **kwargs: Any) -> None:
         """Save the contact's data; never the sync state of a stale instance.
 
-        On an update, only the data columns are written. When a synced field changed, the
-        row's version is bumped and it is marked pending in the same statement (unless it is
-        in flight or held, see below).
+        On an update, a plain ``save()`` writes only the data columns this instance loaded
+        (and ``updated_at``); ``save(update_fields=[...])`` writes the columns named. When a
+        synced field written changed, the row's version is bumped and it is marked pending
+        in the same statement (unless it is in flight or held, see below).
         """
-        adding = self._state.adding or self.pk is None
-        if adding or kwargs.get("update_fields") is not None or kwargs.get("force_insert"):
+        if self._state.adding or self.pk is None or kwargs.get("force_insert"):
             super().save(*args, **kwargs)
             self._loaded_data = self._synced_data()
             return
-        fields = [*SYNCED_FIELDS, "updated_at"]
-        self.updated_at = timezone.now()
-        changed = self.synced_fields_changed()
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None:
+            # A field this instance never loaded is not written, as Django's own save() of a
+            # deferred instance does: loading it now only to write it back could undo an edit
+            # made meanwhile, and costs a query per field.
+            deferred = self.get_deferred_fields()
+            written = [name for name in SYNCED_FIELDS if name not in deferred]
+            fields = [*written, "updated_at"]
+            self.updated_at = timezone.now()
+        else:
+            fields = list(update_fields)
+            written = [name for name in SYNCED_FIELDS if name in fields]
+        changed = self.changed_synced_fields(written)
         if changed:
             self.version = F("version") + 1
             # In flight: its worker sees the new version and sends it again. Held: an earlier
-            # create may exist in HubSpot, so only an operator may release it.
+            # create may exist in HubSpot, so only an operator may release it, and the note
+            # saying so stays until then.
+            held = Q(sync_status=SyncStatus.HELD)
             self.sync_status = Case(
                 When(sync_status=SyncStatus.IN_FLIGHT, then=Value(SyncStatus.IN_FLIGHT)),
-                When(sync_status=SyncStatus.HELD, then=Value(SyncStatus.HELD)),
+                When(held, then=Value(SyncStatus.HELD)),
                 default=Value(SyncStatus.PENDING),
+            )
+            self.sync_error = Case(
+                When(held, then=F("sync_error")),
+                default=Value(""),
+                output_field=models.TextField(),
+            )
+            self.sync_error_category = Case(
+                When(held, then=F("sync_error_category")),
+                default=Value(""),
+                output_field=models.CharField(),
             )
             self.next_attempt_at = Now()
             self.sync_attempts = 0
-            self.sync_error = ""
-            fields += ["version", "sync_status", "next_attempt_at", "sync_attempts", "sync_error"]
+            self.updated_at = timezone.now()
+            fields += [name for name in _BUMPED_FIELDS if name not in fields]
         kwargs["update_fields"] = fields
-        self._crmsync_changed = changed  # read by the post_save hook
+        self._crmsync_changed = bool(changed)  # read by crmsync.receivers.contact_saved
         super().save(*args, **kwargs)
-        self._loaded_data = self._synced_data()
+        # Only what was written is now what the database holds: a field changed but not
+        # written is still a change for the next save.
+        self._loaded_data = {**self._loaded_synced_data(), **self._synced_data(written)}
         if changed:
             # The expressions above are not values; read back what the database decided.
-            self.refresh_from_db(fields=["version", "sync_status", "next_attempt_at"])
+            self.refresh_from_db(fields=_READ_BACK_FIELDS)
 
     @classmethod
     def from_db(cls, db: str | None, field_names: Any, values: Any) -> Contact:
@@ -199,14 +213,55 @@ class Contact(models.Model):
         instance._loaded_data = instance._synced_data()
         return instance
 
-    def _synced_data(self) -> dict[str, Any] | None:
-        if self.get_deferred_fields().intersection(SYNCED_FIELDS):
-            return None  # a deferred field: we cannot tell what changed (and must not load it)
-        return {name: getattr(self, name) for name in SYNCED_FIELDS}
+    def refresh_from_db(
+        self,
+        using: str | None = None,
+        fields: Iterable[str] | None = None,
+        from_queryset: models.QuerySet[Contact] | None = None,
+    ) -> None:
+        fields = None if fields is None else list(fields)
+        super().refresh_from_db(using, fields, from_queryset)
+        # What was just read is what a later save compares against. This is also how a
+        # deferred field is loaded when first read: then it is loaded, not changed.
+        names = SYNCED_FIELDS if fields is None else [n for n in SYNCED_FIELDS if n in fields]
+        self._loaded_data = {**self._loaded_synced_data(), **self._synced_data(names)}
 
-    def synced_fields_changed(self) -> bool:
-        loaded = getattr(self, "_loaded_data", None)
-        return loaded is None or loaded != self._synced_data()
+    def _loaded_synced_data(self) -> dict[str, Any]:
+        return getattr(self, "_loaded_data", {})
+
+    def _synced_data(self, names: Iterable[str] = SYNCED_FIELDS) -> dict[str, Any]:
+        """The synced fields' values, leaving out (and never loading) deferred ones. Copies:
+        ``properties`` and ``associations`` are often edited in place."""
+        deferred = self.get_deferred_fields()
+        return {name: copy.deepcopy(getattr(self, name)) for name in names if name not in deferred}
+
+    def changed_synced_fields(self, names: Iterable[str] = SYNCED_FIELDS) -> list[str]:
+        """The synced fields among ``names`` that differ from what was loaded or last saved.
+        A field set on an instance that never loaded it counts as changed; a field still
+        deferred does not (nobody set it)."""
+        loaded = self._loaded_synced_data()
+        current = self._synced_data(names)
+        return [name for name in current if name not in loaded or loaded[name] != current[name]]
+
+
+#: Written with the synced fields whenever one of them changed (see ``Contact.save``).
+_BUMPED_FIELDS = (
+    "version",
+    "sync_status",
+    "sync_error",
+    "sync_error_category",
+    "next_attempt_at",
+    "sync_attempts",
+    "updated_at",
+)
+#: The bumped fields that ``Contact.save`` sets to expressions.
+_READ_BACK_FIELDS = (
+    "version",
+    "sync_status",
+    "sync_error",
+    "sync_error_category",
+    "next_attempt_at",
+)
 
 
 class PipelineState(models.Model):
@@ -312,7 +367,3 @@ class SyncAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.email or self.contact_id}: {self.get_outcome_display()}"
-
-
-def new_claim_token() -> uuid.UUID:
-    return uuid.uuid4()

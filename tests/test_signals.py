@@ -1,4 +1,5 @@
-"""The save hook: queue changed contacts, nudge a worker once per commit, never HTTP."""
+"""The save hook (crmsync.receivers): queue changed contacts, nudge a worker once per commit,
+never HTTP; and crmsync's own signals (crmsync.signals)."""
 
 from __future__ import annotations
 
