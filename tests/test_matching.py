@@ -43,7 +43,8 @@ def created_ids(answer) -> dict[int, str]:
         ([A, B], [result("20", email="P2@EXAMPLE.COM"), result("10", email="p1@example.com")],
          [], {1: "10", 2: "20"}, [], [], []),
         # a trace id wins over an email that names another input
-        ([A, B], [result("10", A.trace_id, email="p2@example.com"), result("20", email="p2@example.com")],
+        ([A, B],
+         [result("10", A.trace_id, email="p2@example.com"), result("20", email="p2@example.com")],
          [], {1: "10", 2: "20"}, [], [], []),
         # no email, no trace id: by the properties sent
         ([NOMAIL, NOMAIL2], [result("50", firstname="Other"), result("40", firstname="Solo")],
@@ -103,7 +104,8 @@ U3 = update_input(row(3, hubspot_id="103"))
         ([U1, U2], [{"id": "102"}, {"id": "101"}], [], [2, 1], [], []),
         # OBJECT_NOT_FOUND names record ids
         ([U1, U2, U3], [{"id": "101"}],
-         [error("Could not get some CONTACT objects", ids=["102", "103"], category="OBJECT_NOT_FOUND")],
+         [error("Could not get some CONTACT objects", ids=["102", "103"],
+                category="OBJECT_NOT_FOUND")],
          [1], [2, 3], []),
         # a validation error names trace ids
         ([U1, U2], [{"id": "101"}], [error("bad", [U2.trace_id])], [1], [2], []),

@@ -1,0 +1,143 @@
+"""Each row's next state: pure functions returning values, tested from tables."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from crmsync.models import SyncAttempt, SyncStatus
+from crmsync.sync import outcomes
+from tests.stage_helpers import row
+
+NOW = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
+POLICY = outcomes.RetryPolicy(max_attempts=3, base_seconds=10.0, max_seconds=100.0)
+Outcome = SyncAttempt.Outcome
+
+
+def half(value: float = 0.5):
+    return lambda: value
+
+
+@pytest.mark.parametrize(
+    ("attempt", "rand", "expected"),
+    [
+        (1, 0.0, 5.0), (1, 1.0, 10.0), (1, 0.5, 7.5),
+        (2, 0.0, 10.0), (3, 1.0, 40.0),
+        (4, 1.0, 80.0), (5, 1.0, 100.0), (50, 0.0, 50.0),  # capped at max_seconds
+        (0, 1.0, 10.0),  # never below the base
+    ],
+)  # fmt: skip
+def test_backoff(attempt, rand, expected):
+    assert outcomes.backoff(attempt, POLICY, half(rand)) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status", "attempts", "delay", "outcome", "retried"),
+    [
+        ({}, SyncStatus.PENDING, 1, 7.5, Outcome.RETRY, True),
+        ({"wait": 60.0}, SyncStatus.PENDING, 1, 60.0, Outcome.RETRY, True),  # Retry-After wins
+        ({"wait": 1.0}, SyncStatus.PENDING, 1, 7.5, Outcome.RETRY, True),  # backoff wins
+        ({"count": False, "wait": 5.0}, SyncStatus.PENDING, 0, 5.0, Outcome.RETRY, True),
+        ({"count": False}, SyncStatus.PENDING, 0, 0.0, Outcome.RETRY, True),
+    ],
+)  # fmt: skip
+def test_retry(kwargs, status, attempts, delay, outcome, retried):
+    decision = outcomes.retry(row(), "HTTP 503", "", POLICY, NOW, rand=half(), **kwargs)
+    assert decision.write.status == status
+    assert decision.write.attempts == attempts
+    assert decision.write.next_attempt_at == NOW + dt.timedelta(seconds=delay)
+    assert decision.outcome == outcome and decision.retried is retried
+    assert decision.write.error == "HTTP 503"
+
+
+@pytest.mark.parametrize(
+    ("attempts_before", "count", "status"),
+    [(0, True, SyncStatus.PENDING), (1, True, SyncStatus.PENDING), (2, True, SyncStatus.FAILED),
+     (2, False, SyncStatus.PENDING), (7, False, SyncStatus.PENDING)],
+)  # fmt: skip
+def test_retry_gives_up_after_max_attempts_counted(attempts_before, count, status):
+    decision = outcomes.retry(
+        row(sync_attempts=attempts_before), "HTTP 502", "", POLICY, NOW, count=count
+    )
+    assert decision.write.status == status
+    if status == SyncStatus.FAILED:
+        assert decision.write.error == "Gave up after 3 attempts. Last error: HTTP 502"
+        assert decision.write.attempts == 3
+        assert decision.outcome == Outcome.FAILED and not decision.retried
+
+
+@pytest.mark.parametrize(
+    ("needs_reconcile", "linked", "reconcile", "emails"),
+    [(True, "", True, "a@x.com "), (True, "55", False, ""), (False, "", False, "")],
+)
+def test_retry_keeps_the_lookup_unless_linked(needs_reconcile, linked, reconcile, emails):
+    r = row(needs_reconcile=needs_reconcile, reconcile_emails="a@x.com ")
+    decision = outcomes.retry(r, "x", "", POLICY, NOW, linked_id=linked)
+    assert decision.write.needs_reconcile is reconcile
+    assert decision.write.reconcile_emails == emails
+    assert decision.write.hubspot_id == linked
+
+
+def test_synced_records_hubspot_id_status_and_times():
+    result = {"createdAt": "2026-12-01T10:00:00.5Z", "updatedAt": "2026-12-01T11:00:00Z"}
+    decision = outcomes.synced(row(), "512", Outcome.CREATED, "COMPLETE", result)
+    write = decision.write
+    assert (write.status, write.hubspot_id, write.hubspot_status) == ("synced", "512", "COMPLETE")
+    assert write.hubspot_created_at == dt.datetime(2026, 12, 1, 10, 0, 0, 500000, tzinfo=dt.UTC)
+    assert write.hubspot_updated_at == dt.datetime(2026, 12, 1, 11, tzinfo=dt.UTC)
+    assert (decision.outcome, decision.hubspot_id) == (Outcome.CREATED, "512")
+    assert write.needs_reconcile is False and write.reconcile_emails == ""
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2026-12-01T10:00:00Z", dt.datetime(2026, 12, 1, 10, tzinfo=dt.UTC)),
+        ("2026-12-01T10:00:00", dt.datetime(2026, 12, 1, 10, tzinfo=dt.UTC)),
+        ("2026-12-01T10:00:00+01:00", dt.datetime(2026, 12, 1, 9, tzinfo=dt.UTC)),
+        ("yesterday", None), ("", None), (None, None), (17, None),
+    ],
+)  # fmt: skip
+def test_parse_time(value, expected):
+    assert outcomes.parse_time(value) == expected
+
+
+def test_failed_counts_the_attempt_and_keeps_a_link():
+    decision = outcomes.failed(row(sync_attempts=2), "bad email", "VALIDATION_ERROR", "77")
+    write = decision.write
+    assert (write.status, write.attempts, write.hubspot_id) == ("failed", 3, "77")
+    assert (write.error, write.error_category) == ("bad email", "VALIDATION_ERROR")
+    assert decision.outcome == Outcome.FAILED and not decision.retried
+
+
+@pytest.mark.parametrize(
+    ("email", "status", "outcome"),
+    [("p1@example.com", SyncStatus.PENDING, Outcome.UNKNOWN), ("", SyncStatus.HELD, Outcome.HELD)],
+)
+def test_unknown_looks_up_by_email_or_holds(email, status, outcome):
+    r = row(sync_attempts=1, reconcile_emails="p1@example.com ")
+    decision = outcomes.unknown(r, email, "no answer", POLICY, NOW, rand=half(0.0))
+    write = decision.write
+    assert write.status == status and decision.outcome == outcome
+    assert write.needs_reconcile is True
+    assert write.reconcile_emails == "p1@example.com "
+    assert write.error_category == "OUTCOME_UNKNOWN"
+    if status == SyncStatus.PENDING:
+        assert write.attempts == 2
+        assert write.next_attempt_at == NOW + dt.timedelta(seconds=5)
+        assert "look it up by email" in write.error and decision.retried
+    else:
+        assert write.attempts == 1  # holding is not a failed attempt
+        assert "set its HubSpot id" in write.error and "no answer" in write.error
+        assert not decision.retried
+
+
+def test_untouched_goes_back_due_now_with_its_attempts():
+    r = row(sync_attempts=4, needs_reconcile=True, reconcile_emails="a@x.com ")
+    write = outcomes.untouched(r, NOW, reason="Redis is down").write
+    assert (write.status, write.attempts, write.next_attempt_at) == ("pending", 4, NOW)
+    assert write.error == "Redis is down" and write.needs_reconcile
+    assert outcomes.untouched(r, NOW).outcome == ""  # no history entry
+    linked = outcomes.untouched(r, NOW, linked_id="9").write
+    assert linked.hubspot_id == "9" and not linked.needs_reconcile and linked.reconcile_emails == ""

@@ -1,0 +1,157 @@
+"""The claim and the fenced write-back, statement by statement, on the suite's database
+(PostgreSQL in CI: its path is the one production runs; SQLite's is checked the same way)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+from django.utils import timezone
+
+from crmsync import db
+from crmsync.models import Contact, SyncStatus
+from tests.factories import ContactFactory
+
+pytestmark = pytest.mark.django_db
+
+LEASE = dt.timedelta(seconds=300)
+
+
+def claim(limit: int = 100, now: dt.datetime | None = None) -> tuple[uuid.UUID, list]:
+    token = uuid.uuid4()
+    now = now or timezone.now()
+    return token, db.claim(token, limit, now, now + LEASE)
+
+
+def test_claim_takes_due_pending_rows_under_a_lease():
+    due = ContactFactory(email="Due@Example.com")
+    now = timezone.now()
+    later = ContactFactory()
+    Contact.objects.filter(pk=later.pk).update(next_attempt_at=now + dt.timedelta(minutes=5))
+    failed = ContactFactory()
+    Contact.objects.filter(pk=failed.pk).update(sync_status=SyncStatus.FAILED)
+    token = uuid.uuid4()
+    rows = db.claim(token, 100, now, now + LEASE)
+    assert [r.id for r in rows] == [due.pk]
+    assert rows[0].email == "Due@Example.com" and rows[0].version == 1
+    due.refresh_from_db()
+    assert due.sync_status == SyncStatus.IN_FLIGHT
+    assert due.claim_token == token
+    assert due.lease_expires_at == now + LEASE
+    assert due.claimed_version == due.version
+    # the email the create may use is remembered, lower case, for a later lookup
+    assert due.reconcile_emails == "due@example.com "
+    assert db.claim(uuid.uuid4(), 100, now, now + LEASE) == []  # nothing left that is due
+
+
+def test_claim_respects_the_limit_and_the_order_of_due_times():
+    now = timezone.now()
+    rows = ContactFactory.create_batch(5)
+    for n, row in enumerate(rows):
+        Contact.objects.filter(pk=row.pk).update(next_attempt_at=now - dt.timedelta(seconds=n))
+    _, claimed = claim(limit=3, now=now)
+    assert [r.id for r in claimed] == sorted(r.pk for r in rows[2:])  # the three oldest
+
+
+def test_claim_of_a_row_without_email_keeps_its_remembered_emails():
+    row = ContactFactory(email="")
+    Contact.objects.filter(pk=row.pk).update(reconcile_emails="before@x.com ")
+    claim()
+    row.refresh_from_db()
+    assert row.reconcile_emails == "before@x.com "
+
+
+def write(token, **fields) -> int:
+    return db.write_back(token, [db.WriteBack(**fields)], timezone.now())
+
+
+def test_synced_write_back_settles_the_row():
+    row = ContactFactory()
+    token, _ = claim()
+    created = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    assert write(token, id=row.pk, status="synced", hubspot_id="512", hubspot_status="COMPLETE",
+                 hubspot_created_at=created, hubspot_updated_at=created) == 1  # fmt: skip
+    row.refresh_from_db()
+    assert (row.sync_status, row.hubspot_id, row.hubspot_status) == ("synced", "512", "COMPLETE")
+    assert row.hubspot_created_at == created and row.hubspot_updated_at == created
+    assert row.synced_version == 1 and row.synced_at is not None
+    assert row.claim_token is None and row.lease_expires_at is None
+    assert row.sync_attempts == 0 and row.sync_error == ""
+
+
+def test_a_row_edited_in_flight_goes_back_to_pending_and_records_the_version_sent():
+    row = ContactFactory(firstname="Old")
+    token, _ = claim()
+    fresh = Contact.objects.get(pk=row.pk)
+    fresh.firstname = "New"
+    fresh.save()  # version 2 while version 1 is in flight
+    write(token, id=row.pk, status="synced", hubspot_id="512", attempts=3, error="x")
+    row.refresh_from_db()
+    assert row.sync_status == SyncStatus.PENDING  # HubSpot got version 1 only
+    assert row.hubspot_id == "512"  # but the contact exists: the next send is an update
+    assert row.synced_version == 1 and row.version == 2
+    assert row.sync_attempts == 0 and row.sync_error == ""
+    assert row.next_attempt_at <= timezone.now()
+
+
+def test_a_held_row_edited_in_flight_stays_held():
+    row = ContactFactory(email="")
+    token, _ = claim()
+    fresh = Contact.objects.get(pk=row.pk)
+    fresh.firstname = "Edited"
+    fresh.save()
+    write(token, id=row.pk, status="held", error="check HubSpot", needs_reconcile=True)
+    row.refresh_from_db()
+    assert row.sync_status == SyncStatus.HELD  # only an operator may release it
+    assert row.sync_error == "check HubSpot"
+    assert row.needs_reconcile is True
+
+
+def test_a_failed_write_back_keeps_what_it_does_not_set():
+    row = ContactFactory()
+    Contact.objects.filter(pk=row.pk).update(
+        hubspot_id="77", hubspot_status="COMPLETE", hubspot_created_at=timezone.now()
+    )
+    token, _ = claim()
+    later = timezone.now() + dt.timedelta(minutes=3)
+    write(token, id=row.pk, status="failed", error="bad", error_category="VALIDATION_ERROR",
+          attempts=2, next_attempt_at=later)  # fmt: skip
+    row.refresh_from_db()
+    assert (row.sync_status, row.sync_error, row.sync_error_category) == (
+        "failed",
+        "bad",
+        "VALIDATION_ERROR",
+    )
+    assert row.hubspot_id == "77" and row.hubspot_status == "COMPLETE"
+    assert row.hubspot_created_at is not None and row.synced_at is None
+    assert row.synced_version == 0 and row.sync_attempts == 2
+    assert row.next_attempt_at == later
+
+
+def test_a_pending_write_back_without_a_due_time_keeps_the_old_one():
+    row = ContactFactory()
+    before = Contact.objects.get(pk=row.pk).next_attempt_at
+    token, _ = claim()
+    write(token, id=row.pk, status="pending", needs_reconcile=True, reconcile_emails="a@x.com ")
+    row.refresh_from_db()
+    assert row.sync_status == SyncStatus.PENDING and row.next_attempt_at == before
+    assert row.needs_reconcile and row.reconcile_emails == "a@x.com "
+
+
+def test_a_worker_that_lost_its_lease_writes_nothing():
+    row = ContactFactory()
+    claim()
+    assert write(uuid.uuid4(), id=row.pk, status="synced", hubspot_id="1") == 0
+    row.refresh_from_db()
+    assert row.sync_status == SyncStatus.IN_FLIGHT and row.hubspot_id == ""
+
+
+def test_one_statement_writes_a_whole_batch_with_different_values():
+    rows = ContactFactory.create_batch(100)
+    token, _ = claim()
+    results = [db.WriteBack(id=r.pk, status="synced", hubspot_id=str(1000 + r.pk)) for r in rows]
+    assert db.write_back(token, results, timezone.now()) == 100
+    ids = dict(Contact.objects.values_list("pk", "hubspot_id"))
+    assert ids == {r.pk: str(1000 + r.pk) for r in rows}
+    assert db.write_back(token, [], timezone.now()) == 0
