@@ -14,7 +14,9 @@ The modules, bottom up:
 - ``base``: waiting for a slot and acting on reports, whatever the backend;
 - ``local``: the in-process backend (``limits``' memory storage for its window);
 - ``lua``, ``redis_connection``, ``redis_limiter``: the shared backend on Redis;
-- ``factory``: which limiter a process uses.
+- ``perprocess``: caches a forked child never inherits; ``factory``: which limiter to use.
+
+``crmsync.runtime`` builds on this package; nothing here imports it.
 """
 
 from __future__ import annotations

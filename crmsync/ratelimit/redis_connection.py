@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import threading
+import functools
 from urllib.parse import urlsplit
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+
+from .perprocess import PerProcessCache
 
 # Fail fast. A worker that cannot reach the shared limiter stops sending; waiting for Redis
 # longer than this only delays that decision. One immediate retry covers a pooled
@@ -15,8 +17,7 @@ from redis.retry import Retry
 _REDIS_CONNECT_TIMEOUT_SECONDS = 0.5
 _REDIS_SOCKET_TIMEOUT_SECONDS = 0.5
 
-_clients: dict[str, redis.Redis] = {}
-_clients_lock = threading.Lock()
+_clients: PerProcessCache[str, redis.Redis] = PerProcessCache("Redis clients")
 
 
 def connect_redis(url: str) -> redis.Redis:
@@ -32,17 +33,7 @@ def connect_redis(url: str) -> redis.Redis:
 
 def redis_client(url: str) -> redis.Redis:
     """One client (connection pool) per URL per process, shared by every limiter on it."""
-    with _clients_lock:
-        client = _clients.get(url)
-        if client is None:
-            client = _clients[url] = connect_redis(url)
-        return client
-
-
-def after_fork_in_child() -> None:
-    global _clients_lock
-    _clients_lock = threading.Lock()
-    _clients.clear()
+    return _clients.get(url, functools.partial(connect_redis, url))
 
 
 def describe_redis(url: str) -> str:
