@@ -41,6 +41,8 @@ from crmsync.ratelimit import (
     build_rate_limiter,
     get_rate_limiter,
 )
+from crmsync.ratelimit.headers import HeaderReport
+from crmsync.ratelimit.policy import Limit
 
 REPO = Path(__file__).resolve().parent.parent
 REDIS_URL = os.environ.get("REDIS_URL", "")
@@ -246,6 +248,25 @@ def test_two_objects_share_one_window(prefix: str) -> None:
         first.reset()
 
 
+@pytest.mark.redis
+def test_window_entries_are_stamped_with_redis_clock(
+    prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = redis_url_or_skip()
+    client = redis.Redis.from_url(url)
+    limiter = build_rate_limiter(settings_for(url, prefix))
+    try:
+        # This host's clock an hour fast: the stamp must still be the server's time.
+        real_time = time.time
+        monkeypatch.setattr(time, "time", lambda: real_time() + 3600)
+        limiter.acquire(deadline=soon())
+        seconds, micros = cast(tuple[int, int], client.time())
+        stamp = int(cast(bytes, client.lindex(f"{prefix}:ratelimit:window", 0)))
+        assert 0 <= seconds * 1_000_000 + micros - stamp < 1_000_000
+    finally:
+        limiter.reset()
+
+
 def window_stamps(client: redis.Redis, key: str) -> Counter[int]:
     return Counter(int(v) for v in cast(list[bytes], client.lrange(key, 0, -1)))
 
@@ -439,6 +460,52 @@ def test_falling_remaining_pauses_every_worker(
     with pytest.raises(RateLimitWaitTimeoutError) as info:
         second.acquire(deadline=time.monotonic())
     assert 0.3 < info.value.wait_seconds <= 0.5
+
+
+@pytest.mark.parametrize(
+    ("headers", "report"),
+    [
+        ({"Content-Type": "application/json"}, None),
+        ({"X-HubSpot-RateLimit-Max": "abc"}, HeaderReport()),
+        (
+            {
+                "X-HubSpot-RateLimit-Max": "190",
+                "x-hubspot-ratelimit-interval-milliseconds": " 10000 ",
+                "X-HUBSPOT-RATELIMIT-REMAINING": "0",
+                "X-HubSpot-RateLimit-Daily-Remaining": "12",
+            },
+            HeaderReport(max=190, interval_ms=10000, remaining=0, daily_remaining=12),
+        ),
+        ({"X-HubSpot-RateLimit-Interval-Milliseconds": "86400001"}, HeaderReport()),
+    ],
+)
+def test_header_report_parsing(headers: dict[str, str], report: HeaderReport | None) -> None:
+    assert HeaderReport.parse(headers) == report
+
+
+CONFIGURED = Limit(100, 10_000)
+
+
+@pytest.mark.parametrize(
+    ("report", "limit", "pause", "daily_exhausted"),
+    [
+        (HeaderReport(), None, None, False),
+        (HeaderReport(max=190), Limit(190, 10_000), None, False),
+        (HeaderReport(interval_ms=1000), Limit(100, 1000), None, False),
+        (HeaderReport(remaining=5), None, None, False),  # at 5 % of 100: no pause yet
+        (HeaderReport(remaining=3), None, 0.2, False),  # 2 slots short at 10 per s
+        (HeaderReport(max=10, interval_ms=1000, remaining=0), Limit(10, 1000), 0.1, False),
+        (HeaderReport(daily_remaining=0), None, None, True),
+    ],
+)
+def test_header_report_decisions(
+    report: HeaderReport, limit: Limit | None, pause: float | None, daily_exhausted: bool
+) -> None:
+    assert report.limit(CONFIGURED) == limit
+    assert report.low_remaining_pause(CONFIGURED) == (
+        None if pause is None else pytest.approx(pause)
+    )
+    assert report.daily_exhausted is daily_exhausted
 
 
 # -- the daily cap ---------------------------------------------------------------------------

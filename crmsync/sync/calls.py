@@ -8,8 +8,6 @@ HubSpot's answer or error into a ``Record`` for the write-back.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import socket
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -22,6 +20,7 @@ from ..exceptions import HubSpotError
 from ..mapping import error_message
 from ..models import SyncBatch
 from ..ratelimit import RateLimiterError
+from ..runtime import worker_name
 from .batch import Batch, Record
 from .matching import found_ids
 from .plan import Input
@@ -35,10 +34,6 @@ Outcome = tuple[Record, BatchResponse | None, HubSpotError | None]
 
 class LeaseLostError(Exception):
     """Another worker reclaimed this batch's rows; this worker must not send them."""
-
-
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def ensure_lease(batch: Batch) -> None:

@@ -15,7 +15,7 @@ from django.utils import timezone
 from .. import signals
 from ..conf import CrmSyncSettings
 from ..models import PipelineState
-from ..ratelimit import get_rate_limiter
+from ..runtime import get_rate_limiter
 
 logger = logging.getLogger(__name__)
 

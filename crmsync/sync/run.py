@@ -20,11 +20,11 @@ from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from .. import db
-from ..client import HubSpotClient
 from ..conf import HUBSPOT_MAX_BATCH_INPUTS, CrmSyncSettings, get_settings
 from ..exceptions import ConfigurationError, ConnectionFailedError, PipelineHaltError
 from ..models import Contact, PipelineState, SyncStatus
-from ..ratelimit import DailyLimitExhaustedError, RateLimiterError, get_rate_limiter
+from ..ratelimit import DailyLimitExhaustedError, RateLimiterError
+from ..runtime import get_client
 from . import send, writeback
 from .batch import Batch, RunSummary
 from .calls import LeaseLostError
@@ -32,23 +32,6 @@ from .pipeline import PipelinePausedError, ensure_running, pause_pipeline
 from .plan import plan_batch
 
 logger = logging.getLogger(__name__)
-
-# TEMPORARY until crmsync.runtime lands
-_clients: dict[CrmSyncSettings, HubSpotClient] = {}
-
-
-def get_client(conf: CrmSyncSettings) -> HubSpotClient:
-    client = _clients.get(conf)
-    if client is None:
-        client = _clients[conf] = HubSpotClient(
-            base_url=conf.API_BASE_URL,
-            access_token=conf.ACCESS_TOKEN,
-            timeout=conf.HTTP_TIMEOUT_SECONDS,
-            api_version=conf.API_VERSION,
-            limiter=get_rate_limiter(conf),
-            pool_size=max(conf.CONCURRENCY, 1) + 2,
-        )
-    return client
 
 
 def check_configuration(conf: CrmSyncSettings | None = None) -> None:
