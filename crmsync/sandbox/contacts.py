@@ -438,14 +438,10 @@ class ContactsApi:
                     results.append(contact.to_api(names))
         errors: list[Json] = []
         if missing:
-            errors.append(
-                {
-                    "status": "error",
-                    "category": OBJECT_NOT_FOUND,
-                    "message": READ_NOT_FOUND_MESSAGE,
-                    "context": {"ids": missing},
-                }
+            not_found = InputError(
+                404, OBJECT_NOT_FOUND, READ_NOT_FOUND_MESSAGE, context={"ids": missing}
             )
+            errors.append(not_found.per_input(None))
         return self._answer(config, results, errors, started, 200)
 
     def archive(self, payload: Any, config: SandboxConfig) -> tuple[int, Json | None]:

@@ -114,6 +114,8 @@ def test_read_by_email_is_case_insensitive_and_lists_missing_ids_in_207(api, hub
             "message": "Could not get some CONTACT objects, they may be deleted or not exist. "
             "Check that ids are valid.",
             "context": {"ids": ["gone@example.com"]},
+            "links": {},
+            "errors": [],
         }
     ]
 
