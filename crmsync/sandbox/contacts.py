@@ -435,7 +435,7 @@ class ContactsApi:
                     missing.append(key)
                 elif contact.id not in seen:
                     seen.add(contact.id)
-                    results.append(contact.to_api(names))
+                    results.append(contact.to_api(names, omit_unset=True))
         errors: list[Json] = []
         if missing:
             not_found = InputError(

@@ -6,6 +6,7 @@ import time
 
 import pytest
 from sandbox_helpers import CONTACTS, contact
+from spec_shapes import batch_response_problems
 
 
 def test_update_by_id(api, hubspot_sandbox):
@@ -99,6 +100,23 @@ def test_read_by_id(api, hubspot_sandbox):
     (result,) = response.json()["results"]
     assert result["properties"]["firstname"] == "Ada"
     assert result["properties"]["hs_object_id"] == contact_id
+
+
+def test_read_leaves_out_properties_without_a_value(api, hubspot_sandbox):
+    contact_id = hubspot_sandbox.add_contact({"email": "r@example.com", "firstname": "Ada"})
+    body = {
+        "inputs": [{"id": contact_id}],
+        "properties": ["email", "firstname", "lastname", "phone"],
+        "propertiesWithHistory": [],
+    }
+    response = api.post(f"{CONTACTS}/batch/read", body)
+    assert response.status_code == 200
+    answer = response.json()
+    assert batch_response_problems(answer, 200) == []
+    properties = answer["results"][0]["properties"]
+    assert properties["firstname"] == "Ada"
+    assert "lastname" not in properties and "phone" not in properties
+    assert {"hs_object_id", "createdate", "lastmodifieddate"} <= properties.keys()
 
 
 def test_read_by_email_is_case_insensitive_and_lists_missing_ids_in_207(api, hubspot_sandbox):
