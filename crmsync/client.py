@@ -233,6 +233,7 @@ def read_by_email_body(
     return {
         "idProperty": "email",
         "properties": list(properties),
+        "propertiesWithHistory": [],  # required by the spec's BatchReadInputSimplePublicObjectId
         "inputs": [{"id": e} for e in emails],
     }
 

@@ -8,7 +8,7 @@ import socket
 import pytest
 
 from crmsync import exceptions as exc
-from crmsync.client import USER_AGENT, HubSpotClient
+from crmsync.client import USER_AGENT, HubSpotClient, read_by_email_body
 
 
 def make_client(sandbox, **kw) -> HubSpotClient:
@@ -149,3 +149,17 @@ def test_batch_read_by_email_lists_found_and_missing(hubspot_sandbox):
     )
     assert [r["id"] for r in answer.results] == [found_id]
     assert answer.errors and answer.errors[0]["category"] == "OBJECT_NOT_FOUND"
+
+
+def test_read_by_email_body_has_every_field_the_spec_requires(hubspot_sandbox):
+    body = read_by_email_body(["a@example.com"], ["email", "firstname"])
+    assert body == {
+        "idProperty": "email",
+        "properties": ["email", "firstname"],
+        "propertiesWithHistory": [],
+        "inputs": [{"id": "a@example.com"}],
+    }
+    hubspot_sandbox.add_contact({"email": "a@example.com"})
+    answer = make_client(hubspot_sandbox).batch_read_by_email(["a@example.com"])
+    assert answer.http_status == 200
+    assert "propertiesWithHistory" not in answer.results[0]
