@@ -80,7 +80,12 @@ class HubSpotClient:
         limiter: Limiter | None = None,
         pool_size: int = 10,
     ) -> None:
-        if not access_token:
+        # From here on the token sits in this frame only inside a _Secret, whose repr is
+        # redacted: a traceback's frame locals (Django's debug page, error trackers) never
+        # show it, whatever raises below.
+        token = _Secret(access_token)
+        del access_token
+        if not token:
             raise ConfigurationError(
                 "No HubSpot access token: set HUBSPOT_ACCESS_TOKEN (CRMSYNC['ACCESS_TOKEN'])."
             )
@@ -106,15 +111,16 @@ class HubSpotClient:
         self.session.mount("https://", adapter)
         self.session.headers.update(
             {
-                "Authorization": f"Bearer {access_token}",
+                "Authorization": token.bearer(),
                 "User-Agent": USER_AGENT,
                 "Accept": "application/json",
                 "Content-Type": "application/json",
             }
         )
 
-    def __repr__(self) -> str:  # never show the token
-        return f"<HubSpotClient {self.base_url} api={self.api_version}>"
+    def __repr__(self) -> str:  # never show the token; safe on a half-built client too
+        base_url = getattr(self, "base_url", "?")
+        return f"<HubSpotClient {base_url} api={getattr(self, 'api_version', '?')}>"
 
     def close(self) -> None:
         self.session.close()
@@ -233,8 +239,30 @@ def read_by_email_body(
     return {
         "idProperty": "email",
         "properties": list(properties),
+        "propertiesWithHistory": [],  # required by the spec's BatchReadInputSimplePublicObjectId
         "inputs": [{"id": e} for e in emails],
     }
+
+
+class _Secret:
+    """A token that never shows itself: repr and str are redacted."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __repr__(self) -> str:
+        return "<redacted>"
+
+    __str__ = __repr__
+
+    def bearer(self) -> str:
+        """The Authorization header's value (built in this frame, never in the caller's)."""
+        return f"Bearer {self._value}"
 
 
 class _RejectAllCookies(http.cookiejar.DefaultCookiePolicy):

@@ -6,9 +6,11 @@ import logging
 import socket
 
 import pytest
+import requests
+from django.views.debug import ExceptionReporter
 
 from crmsync import exceptions as exc
-from crmsync.client import USER_AGENT, HubSpotClient
+from crmsync.client import USER_AGENT, HubSpotClient, read_by_email_body
 
 
 def make_client(sandbox, **kw) -> HubSpotClient:
@@ -44,6 +46,49 @@ def test_missing_token_is_a_configuration_error_outside_the_api_tree():
     with pytest.raises(exc.ConfigurationError):
         HubSpotClient(base_url="not a url", access_token="t")
     assert not issubclass(exc.ConfigurationError, exc.HubSpotError)
+
+
+# A module constant, not a local: the test's own frame is part of the traceback it walks.
+SECRET_TOKEN = "pat-na1-0b5e1f7c-secret-in-no-frame"
+
+
+def _assert_token_in_no_frame(info: pytest.ExceptionInfo) -> None:
+    tb = info.tb
+    frames = 0
+    while tb is not None:
+        for name, value in tb.tb_frame.f_locals.items():
+            assert SECRET_TOKEN not in repr(value), f"{tb.tb_frame.f_code.co_name}: {name}"
+        frames += 1
+        tb = tb.tb_next
+    assert frames >= 2  # this test's frame and the client's constructor at least
+    reporter = ExceptionReporter(None, info.type, info.value, info.tb)
+    assert SECRET_TOKEN not in reporter.get_traceback_text()
+    page = reporter.get_traceback_html()  # the debug page: it shows every frame's locals
+    assert "&lt;redacted&gt;" in page
+    assert SECRET_TOKEN not in page
+
+
+def test_configuration_error_leaves_the_token_in_no_frame():
+    with pytest.raises(exc.ConfigurationError) as info:
+        HubSpotClient(base_url="not a url", access_token=SECRET_TOKEN)
+    _assert_token_in_no_frame(info)
+
+
+def test_any_error_in_the_constructor_leaves_the_token_in_no_frame(monkeypatch):
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("environment unreadable")
+
+    monkeypatch.setattr(requests.utils, "get_environ_proxies", broken)
+    with pytest.raises(RuntimeError) as info:
+        HubSpotClient(base_url="http://127.0.0.1:1", access_token=SECRET_TOKEN)
+    _assert_token_in_no_frame(info)
+
+
+def test_the_token_still_reaches_the_authorization_header():
+    client = HubSpotClient(base_url="http://127.0.0.1:1", access_token=SECRET_TOKEN)
+    assert client.session.headers["Authorization"] == f"Bearer {SECRET_TOKEN}"
+    assert SECRET_TOKEN not in repr(client)
+    client.close()
 
 
 def test_401_is_a_pipeline_halt_and_never_shows_the_token(hubspot_sandbox, caplog):
@@ -149,3 +194,17 @@ def test_batch_read_by_email_lists_found_and_missing(hubspot_sandbox):
     )
     assert [r["id"] for r in answer.results] == [found_id]
     assert answer.errors and answer.errors[0]["category"] == "OBJECT_NOT_FOUND"
+
+
+def test_read_by_email_body_has_every_field_the_spec_requires(hubspot_sandbox):
+    body = read_by_email_body(["a@example.com"], ["email", "firstname"])
+    assert body == {
+        "idProperty": "email",
+        "properties": ["email", "firstname"],
+        "propertiesWithHistory": [],
+        "inputs": [{"id": "a@example.com"}],
+    }
+    hubspot_sandbox.add_contact({"email": "a@example.com"})
+    answer = make_client(hubspot_sandbox).batch_read_by_email(["a@example.com"])
+    assert answer.http_status == 200
+    assert "propertiesWithHistory" not in answer.results[0]

@@ -52,9 +52,17 @@ _RATE_MESSAGES = {
     DAILY: "You have reached your daily limit.",
     SECONDLY: "You have reached your secondly limit.",
 }
-_GATEWAY_HTML = (
-    "<html><head><title>{code}</title></head><body><h1>{code} {reason}</h1></body></html>"
-)
+#: Faults answered before any work: status -> (message, category), in HubSpot's error shape.
+_FAULT_ERRORS = {
+    502: ("Bad Gateway. Retry later.", "BAD_GATEWAY"),
+    503: ("Service Unavailable", "SERVICE_UNAVAILABLE"),
+    504: ("Gateway Timeout. Retry later.", "GATEWAY_TIMEOUT"),
+    423: (
+        "The resource is locked by a concurrent write. Retry after at least 2 seconds.",
+        "LOCKED",
+    ),
+    477: ("Migration in progress. Retry later.", "MIGRATION_IN_PROGRESS"),
+}
 
 
 Handler = Callable[[Any, SandboxConfig], tuple[int, Any]]
@@ -261,25 +269,10 @@ class SandboxApp:
         self, status: int, correlation_id: str, config: SandboxConfig
     ) -> Response:
         self.stats.fault(str(status))
-        if status in (502, 504):
-            # Gateway errors come from HubSpot's edge as HTML, not JSON.
-            reason = "Bad Gateway" if status == 502 else "Gateway Timeout"
-            page = _GATEWAY_HTML.format(code=status, reason=reason)
-            return Response(status, page.encode(), content_type="text/html;charset=utf-8")
-        if status == 503:
-            return _error(503, "Service Unavailable", "SERVICE_UNAVAILABLE", correlation_id, 0.0)
-        if status == 423:
-            return _error(
-                423,
-                "The resource is locked by a concurrent write. Retry after at least 2 seconds.",
-                "LOCKED",
-                correlation_id,
-                0.0,
-            )
-        response = _error(
-            477, "Migration in progress. Retry later.", "MIGRATION_IN_PROGRESS", correlation_id, 0.0
-        )
-        response.headers.append(("Retry-After", str(config.fault_477_retry_after_seconds)))
+        message, category = _FAULT_ERRORS[status]
+        response = _error(status, message, category, correlation_id, 0.0)
+        if status == 477:
+            response.headers.append(("Retry-After", str(config.fault_477_retry_after_seconds)))
         return response
 
     # --- routing ----------------------------------------------------------------------------

@@ -418,9 +418,19 @@ class ContactsApi:
         id_property = payload.get("idProperty")
         if id_property not in (None, "hs_object_id", "email"):
             raise ApiError(400, f"idProperty {id_property} is not a unique property of contacts.")
-        names = payload.get("properties") or DEFAULT_READ_PROPERTIES
+        names = payload.get("properties")
+        if names is None:
+            names = []
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise ApiError(400, "properties must be a list of property names.")
+        names = names or list(DEFAULT_READ_PROPERTIES)
+        # Required by the spec (clients send []); the sandbox keeps no history, so a property
+        # asked for gets its current value as its only version.
+        history = payload.get("propertiesWithHistory")
+        if history is None:
+            history = []
+        if not isinstance(history, list) or not all(isinstance(n, str) for n in history):
+            raise ApiError(400, "propertiesWithHistory must be a list of property names.")
         results: list[Json] = []
         missing: list[str] = []
         seen: set[str] = set()
@@ -435,17 +445,16 @@ class ContactsApi:
                     missing.append(key)
                 elif contact.id not in seen:
                     seen.add(contact.id)
-                    results.append(contact.to_api(names))
+                    result = contact.to_api(names, omit_unset=True)
+                    if history:
+                        result["propertiesWithHistory"] = _history(contact, history)
+                    results.append(result)
         errors: list[Json] = []
         if missing:
-            errors.append(
-                {
-                    "status": "error",
-                    "category": OBJECT_NOT_FOUND,
-                    "message": READ_NOT_FOUND_MESSAGE,
-                    "context": {"ids": missing},
-                }
+            not_found = InputError(
+                404, OBJECT_NOT_FOUND, READ_NOT_FOUND_MESSAGE, context={"ids": missing}
             )
+            errors.append(not_found.per_input(None))
         return self._answer(config, results, errors, started, 200)
 
     def archive(self, payload: Any, config: SandboxConfig) -> tuple[int, Json | None]:
@@ -509,6 +518,15 @@ class ContactsApi:
         if offset + limit < len(found):
             body["paging"] = {"next": {"after": str(offset + limit)}}
         return 200, body
+
+
+def _history(contact: Contact, names: list[str]) -> dict[str, list[Json]]:
+    stored = contact.properties
+    return {
+        name: [{"value": stored[name], "timestamp": contact.updated_at, "sourceType": "API"}]
+        for name in names
+        if name in stored
+    }
 
 
 def _group_matcher(group: Any) -> Callable[[Mapping[str, str]], bool]:

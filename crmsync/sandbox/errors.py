@@ -42,7 +42,15 @@ class ApiError(Exception):
 class InputError:
     """Why one input of a batch failed; becomes a per-input 207 error or fails the batch."""
 
-    __slots__ = ("category", "context", "details", "message", "partial_always", "status")
+    __slots__ = (
+        "category",
+        "context",
+        "details",
+        "message",
+        "partial_always",
+        "status",
+        "sub_category",
+    )
 
     def __init__(
         self,
@@ -53,6 +61,7 @@ class InputError:
         context: dict[str, list[str]] | None = None,
         details: Sequence[dict[str, Any]] = (),
         partial_always: bool = False,
+        sub_category: str | None = None,
     ) -> None:
         self.status = status
         self.category = category
@@ -61,6 +70,7 @@ class InputError:
         self.details = list(details)
         #: Reported per input even without trace ids (an unknown id in batch/update).
         self.partial_always = partial_always
+        self.sub_category = sub_category
 
     @classmethod
     def invalid_properties(cls, errors: Sequence[PropertyError]) -> InputError:
@@ -77,6 +87,8 @@ class InputError:
         return cls(409, CONFLICT, f"Contact already exists. Existing ID: {existing_id}")
 
     def per_input(self, trace_id: str | None) -> dict[str, Any]:
+        """One entry of a 207's ``errors``: a StandardError with every field the spec requires
+        (``links`` and ``errors`` included, empty when there is nothing to say)."""
         context = dict(self.context)
         if trace_id is not None:
             context["objectWriteTraceId"] = [trace_id]
@@ -85,13 +97,17 @@ class InputError:
             "category": self.category,
             "message": self.message,
             "context": context,
+            "links": {},
+            "errors": list(self.details),
         }
-        if self.details:
-            out["errors"] = self.details
+        if self.sub_category is not None:
+            out["subCategory"] = self.sub_category
         return out
 
     def whole(self) -> ApiError:
         extra: dict[str, Any] = {}
+        if self.sub_category is not None:
+            extra["subCategory"] = self.sub_category
         if self.details:
             extra["errors"] = self.details
         return ApiError(self.status, self.message, self.category, **extra)

@@ -54,10 +54,19 @@ class Contact:
         #: Monotonic time from which search sees this version of the record.
         self.search_visible_at = 0.0
 
-    def to_api(self, names: Iterable[str] | None = None) -> dict[str, Any]:
-        """HubSpot's shape; ``names`` limits the properties (missing ones are null)."""
+    def to_api(
+        self, names: Iterable[str] | None = None, *, omit_unset: bool = False
+    ) -> dict[str, Any]:
+        """HubSpot's shape; ``names`` limits the properties (missing ones are null, or left
+        out with ``omit_unset``: the spec allows only strings as values)."""
         if names is None:
             properties: dict[str, Any] = dict(self.properties)
+        elif omit_unset:
+            stored = self.properties
+            properties = {name: stored[name] for name in names if name in stored}
+            for name in ALWAYS_RETURNED:
+                if name in stored:
+                    properties[name] = stored[name]
         else:
             stored = self.properties
             properties = {name: stored.get(name) for name in names}

@@ -120,3 +120,43 @@ def test_daily_cap(api):
     assert response.json()["policyName"] == "DAILY"
     assert response.json()["message"] == "You have reached your daily limit."
     assert int(response.headers["Retry-After"]) >= 1
+
+
+def _search(api):
+    return api.post(f"{CONTACTS}/search", {"filterGroups": [], "limit": 1})
+
+
+@pytest.mark.parametrize(
+    ("options", "send", "policy", "message"),
+    [
+        (
+            {"daily_limit": 1},
+            lambda api: api.get("/crm/v3/properties/contacts"),
+            "DAILY",
+            "You have reached your daily limit.",
+        ),
+        (
+            {"search_rate_limit": 1},
+            _search,
+            "SECONDLY",
+            "You have reached your secondly limit.",
+        ),
+    ],
+    ids=["daily", "search"],
+)
+def test_429_body_is_exactly_hubspots_for_every_policy(
+    api, hubspot_sandbox, options, send, policy, message
+):
+    # HubSpot's 429 names its kind in errorType, not category, and has no other field.
+    hubspot_sandbox.configure(**options)
+    assert send(api).status_code == 200
+    response = send(api)
+    assert response.status_code == 429
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert response.json() == {
+        "status": "error",
+        "message": message,
+        "errorType": "RATE_LIMIT",
+        "correlationId": response.headers["X-HubSpot-Correlation-Id"],
+        "policyName": policy,
+    }

@@ -6,6 +6,7 @@ import time
 
 import pytest
 from sandbox_helpers import CONTACTS, contact
+from spec_shapes import batch_response_problems
 
 
 def test_update_by_id(api, hubspot_sandbox):
@@ -101,6 +102,52 @@ def test_read_by_id(api, hubspot_sandbox):
     assert result["properties"]["hs_object_id"] == contact_id
 
 
+def test_read_leaves_out_properties_without_a_value(api, hubspot_sandbox):
+    contact_id = hubspot_sandbox.add_contact({"email": "r@example.com", "firstname": "Ada"})
+    body = {
+        "inputs": [{"id": contact_id}],
+        "properties": ["email", "firstname", "lastname", "phone"],
+        "propertiesWithHistory": [],
+    }
+    response = api.post(f"{CONTACTS}/batch/read", body)
+    assert response.status_code == 200
+    answer = response.json()
+    assert batch_response_problems(answer, 200) == []
+    properties = answer["results"][0]["properties"]
+    assert properties["firstname"] == "Ada"
+    assert "lastname" not in properties and "phone" not in properties
+    assert {"hs_object_id", "createdate", "lastmodifieddate"} <= properties.keys()
+
+
+@pytest.mark.parametrize("properties", [None, []], ids=["missing", "empty"])
+def test_read_without_properties_gives_the_default_ones(api, hubspot_sandbox, properties):
+    contact_id = hubspot_sandbox.add_contact({"email": "r@example.com", "firstname": "Ada"})
+    body = {"inputs": [{"id": contact_id}], "propertiesWithHistory": []}
+    if properties is not None:
+        body["properties"] = properties
+    response = api.post(f"{CONTACTS}/batch/read", body)
+    assert response.status_code == 200
+    props = response.json()["results"][0]["properties"]
+    assert props.keys() == {"createdate", "email", "firstname", "hs_object_id", "lastmodifieddate"}
+
+
+def test_read_properties_with_history(api, hubspot_sandbox):
+    contact_id = hubspot_sandbox.add_contact({"email": "r@example.com", "firstname": "Ada"})
+    body = {
+        "inputs": [{"id": contact_id}],
+        "properties": ["email"],
+        "propertiesWithHistory": ["firstname", "lastname"],
+    }
+    response = api.post(f"{CONTACTS}/batch/read", body)
+    assert response.status_code == 200
+    (result,) = response.json()["results"]
+    (version,) = result["propertiesWithHistory"]["firstname"]
+    assert version["value"] == "Ada" and version["sourceType"] == "API" and version["timestamp"]
+    assert "lastname" not in result["propertiesWithHistory"]
+    bad = api.post(f"{CONTACTS}/batch/read", {**body, "propertiesWithHistory": "firstname"})
+    assert bad.status_code == 400
+
+
 def test_read_by_email_is_case_insensitive_and_lists_missing_ids_in_207(api, hubspot_sandbox):
     hubspot_sandbox.add_contact({"email": "r@example.com"})
     response = _read(api, ["R@Example.com", "gone@example.com"], idProperty="email")
@@ -114,6 +161,8 @@ def test_read_by_email_is_case_insensitive_and_lists_missing_ids_in_207(api, hub
             "message": "Could not get some CONTACT objects, they may be deleted or not exist. "
             "Check that ids are valid.",
             "context": {"ids": ["gone@example.com"]},
+            "links": {},
+            "errors": [],
         }
     ]
 

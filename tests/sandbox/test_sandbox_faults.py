@@ -7,6 +7,7 @@ import time
 import pytest
 import requests
 from sandbox_helpers import CONTACTS, contact
+from spec_shapes import error_body_problems
 
 
 @pytest.mark.hubspot_sandbox(fault_5xx_rate=1.0)
@@ -16,6 +17,24 @@ def test_5xx_before_any_work(api, hubspot_sandbox):
     assert len(statuses) > 1
     assert hubspot_sandbox.contacts() == []
     assert sum(hubspot_sandbox.stats()["faults"].values()) == 12
+
+
+@pytest.mark.parametrize("status", [502, 503, 504])
+def test_5xx_faults_answer_hubspots_json_error_body(api, hubspot_sandbox, status):
+    # Find a seed whose first 5xx draw is ``status`` (the fault generator is deterministic).
+    for seed in range(200):
+        hubspot_sandbox.reset()
+        hubspot_sandbox.configure(seed=seed, fault_5xx_rate=1.0)
+        response = api.create(contact("a@example.com"))
+        if response.status_code == status:
+            break
+    else:
+        pytest.fail(f"no seed below 200 gives a {status}")
+    assert response.headers["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert error_body_problems(body) == []
+    assert body["correlationId"] == response.headers["X-HubSpot-Correlation-Id"]
+    assert hubspot_sandbox.contacts() == []
 
 
 @pytest.mark.hubspot_sandbox(fault_423_rate=1.0)
