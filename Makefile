@@ -52,10 +52,10 @@ serve: $(STAMP)
 bench: bench-throughput
 
 bench-throughput: $(STAMP)
-	$(BIN)/python bench/throughput.py
+	$(BIN)/python -m bench.throughput
 
 chaos: $(STAMP)
-	$(BIN)/python bench/chaos.py
+	$(BIN)/python -m bench.chaos
 
 clean:
 	rm -rf $(VENV) db.sqlite3 .mypy_cache .ruff_cache .pytest_cache

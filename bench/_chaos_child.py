@@ -1,9 +1,9 @@
-"""The processes ``bench/chaos.py`` starts inside Django, on the chaos database.
+"""The processes ``bench.chaos`` starts inside Django, on the chaos database.
 
-    python bench/_chaos_child.py fill ROWS.json     # empty crmsync's tables, bulk-insert rows
-    python bench/_chaos_child.py dump OUT.json      # every contact's final state, and history
-    python bench/_chaos_child.py worker NAME        # sync_pending() in a loop until SIGTERM
-    python bench/_chaos_child.py edit PLAN.json     # edit rows as a user would, meanwhile
+    python -m bench._chaos_child fill ROWS.json     # empty crmsync's tables, bulk-insert rows
+    python -m bench._chaos_child dump OUT.json      # every contact's final state, and history
+    python -m bench._chaos_child worker NAME        # sync_pending() in a loop until SIGTERM
+    python -m bench._chaos_child edit PLAN.json     # edit rows as a user would, meanwhile
 
 The database, the sandbox and every setting come from the environment (``DATABASE_URL``,
 ``HUBSPOT_API_BASE_URL``, ``CRMSYNC_<NAME>``...), so the harness itself never imports Django
@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.common import setup_django
+
 #: Rows per INSERT statement when filling.
 FILL_BATCH = 1000
 #: A worker with nothing due sleeps this long before looking again.
@@ -42,14 +43,6 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     if os.getppid() != parent:  # the harness died before the call above
         os._exit(1)
-
-
-def _setup_django() -> None:
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
-    import django
-
-    django.setup()
 
 
 def fill(path: Path) -> dict[str, Any]:
@@ -207,7 +200,7 @@ def main(argv: list[str]) -> int:
         return 2
     command, arg = argv
     _die_with_parent()
-    _setup_django()
+    setup_django()
     if command == "worker":
         worker(arg)
         return 0
