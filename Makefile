@@ -24,7 +24,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy crmsync project
+	$(BIN)/mypy crmsync project bench
 
 pytest: $(STAMP)
 	@case "$${DATABASE_URL:-sqlite}" in postgres*) ;; *) \
