@@ -19,6 +19,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,13 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     if os.getppid() != parent:  # the harness died before the call above
         os._exit(1)
+
+
+def _stop_on_sigterm() -> threading.Event:
+    """An event SIGTERM sets: the loop finishes what it is doing, then stops."""
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    return stopping
 
 
 def fill(path: Path) -> dict[str, Any]:
@@ -100,15 +108,9 @@ def worker(name: str) -> None:
 
     from crmsync import services
 
-    stopping = False
-
-    def stop(*_: Any) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
+    stopping = _stop_on_sigterm()
     logger.warning("worker %s (pid %d) started", name, os.getpid())
-    while not stopping:
+    while not stopping.is_set():
         busy = False
         try:
             summary = services.sync_pending()
@@ -147,17 +149,11 @@ def edit(path: Path) -> dict[str, Any]:
         if isinstance(props, dict) and props.get("chaos_row_id") in wanted
     )
     editable_set = set(editable)
-    stopping = False
-
-    def stop(*_: Any) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
+    stopping = _stop_on_sigterm()
     log: list[dict[str, Any]] = []
     for n in range(plan["edits"]):
         time.sleep(rng.uniform(0.5, 1.5) / plan["per_second"])
-        if stopping:
+        if stopping.is_set():
             break
         draw = rng.random()
         if draw < 0.4:
