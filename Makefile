@@ -24,7 +24,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy crmsync project
+	$(BIN)/mypy crmsync project bench
 
 pytest: $(STAMP)
 	@case "$${DATABASE_URL:-sqlite}" in postgres*) ;; *) \
@@ -52,10 +52,10 @@ serve: $(STAMP)
 bench: bench-throughput
 
 bench-throughput: $(STAMP)
-	$(BIN)/python bench/throughput.py
+	$(BIN)/python -m bench.throughput
 
 chaos: $(STAMP)
-	$(BIN)/python bench/chaos.py
+	$(BIN)/python -m bench.chaos
 
 clean:
 	rm -rf $(VENV) db.sqlite3 .mypy_cache .ruff_cache .pytest_cache

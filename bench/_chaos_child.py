@@ -1,9 +1,9 @@
-"""The processes ``bench/chaos.py`` starts inside Django, on the chaos database.
+"""The processes ``bench.chaos`` starts inside Django, on the chaos database.
 
-    python bench/_chaos_child.py fill ROWS.json     # empty crmsync's tables, bulk-insert rows
-    python bench/_chaos_child.py dump OUT.json      # every contact's final state, and history
-    python bench/_chaos_child.py worker NAME        # sync_pending() in a loop until SIGTERM
-    python bench/_chaos_child.py edit PLAN.json     # edit rows as a user would, meanwhile
+    python -m bench._chaos_child fill ROWS.json     # empty crmsync's tables, bulk-insert rows
+    python -m bench._chaos_child dump OUT.json      # every contact's final state, and history
+    python -m bench._chaos_child worker NAME        # sync_pending() in a loop until SIGTERM
+    python -m bench._chaos_child edit PLAN.json     # edit rows as a user would, meanwhile
 
 The database, the sandbox and every setting come from the environment (``DATABASE_URL``,
 ``HUBSPOT_API_BASE_URL``, ``CRMSYNC_<NAME>``...), so the harness itself never imports Django
@@ -19,11 +19,13 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.common import setup_django
+
 #: Rows per INSERT statement when filling.
 FILL_BATCH = 1000
 #: A worker with nothing due sleeps this long before looking again.
@@ -44,12 +46,11 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
-def _setup_django() -> None:
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
-    import django
-
-    django.setup()
+def _stop_on_sigterm() -> threading.Event:
+    """An event SIGTERM sets: the loop finishes what it is doing, then stops."""
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    return stopping
 
 
 def fill(path: Path) -> dict[str, Any]:
@@ -107,15 +108,9 @@ def worker(name: str) -> None:
 
     from crmsync import services
 
-    stopping = False
-
-    def stop(*_: Any) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
+    stopping = _stop_on_sigterm()
     logger.warning("worker %s (pid %d) started", name, os.getpid())
-    while not stopping:
+    while not stopping.is_set():
         busy = False
         try:
             summary = services.sync_pending()
@@ -154,17 +149,11 @@ def edit(path: Path) -> dict[str, Any]:
         if isinstance(props, dict) and props.get("chaos_row_id") in wanted
     )
     editable_set = set(editable)
-    stopping = False
-
-    def stop(*_: Any) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
+    stopping = _stop_on_sigterm()
     log: list[dict[str, Any]] = []
     for n in range(plan["edits"]):
         time.sleep(rng.uniform(0.5, 1.5) / plan["per_second"])
-        if stopping:
+        if stopping.is_set():
             break
         draw = rng.random()
         if draw < 0.4:
@@ -207,7 +196,7 @@ def main(argv: list[str]) -> int:
         return 2
     command, arg = argv
     _die_with_parent()
-    _setup_django()
+    setup_django()
     if command == "worker":
         worker(arg)
         return 0

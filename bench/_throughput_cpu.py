@@ -1,4 +1,4 @@
-"""Where the machine's CPU went during one part of ``bench/throughput.py``.
+"""Where the machine's CPU went during one part of ``bench.throughput``.
 
 Samples ``/proc/<pid>/stat`` of every process (user + system time) a few times a second and
 sums, per group, the CPU each process used since the first sample (all of it, for a process

@@ -1,6 +1,6 @@
 """Read a py-spy ``--format raw`` profile (collapsed stacks) into crmsync's hot spots.
 
-Used by ``bench/throughput.py --profile``. Each line of the file is one distinct stack,
+Used by ``python -m bench.throughput --profile``. Each line of the file is one distinct stack,
 outermost frame first, frames separated by ``;``, then the number of samples. A frame reads
 ``function (path/to/file.py:line)``, or ``function (path/to/file.py)`` with ``--nolineno``.
 """

@@ -1,4 +1,5 @@
-"""One worker process of ``bench/throughput.py``; not meant to be run by hand.
+"""One worker process of ``bench.throughput`` (``python -m bench._throughput_worker``); not
+meant to be run by hand.
 
 ``crmsync`` mode: Django set up from the environment the parent prepared (``DATABASE_URL``,
 ``REDIS_URL``, ``HUBSPOT_*``, ``CRMSYNC_*``), then ``crmsync.services.sync_pending()`` called
@@ -19,17 +20,13 @@ import collections
 import json
 import os
 import resource
-import sys
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+from bench.common import setup_django
 
 _CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO")
 
@@ -243,10 +240,9 @@ def main() -> None:
     parser.add_argument("--slots", action="store_true", help="report rate-limit slot times")
     args = parser.parse_args()
 
-    import django
+    setup_django()
     from django.db.backends.signals import connection_created
 
-    django.setup()
     counter = QueryCounter()
 
     def _on_connect(sender: Any, connection: Any, **kwargs: Any) -> None:

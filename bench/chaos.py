@@ -1,6 +1,6 @@
 """Chaos harness: N contacts, M worker processes killed at random, a faulty HubSpot sandbox.
 
-    .venv/bin/python bench/chaos.py --contacts 10000 --workers 3 [--seed S]
+    .venv/bin/python -m bench.chaos --contacts 10000 --workers 3 [--seed S]
         [--kill-seconds 90] [--kill-interval 1,3] [--deadline 900] [--edits N]
 
 What it does (docs/chaos.md has the details and the figures measured):
@@ -34,7 +34,6 @@ import contextlib
 import json
 import os
 import random
-import re
 import signal
 import subprocess
 import sys
@@ -47,16 +46,24 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-import psycopg
 import requests
 from psycopg import sql
 
-ROOT = Path(__file__).resolve().parent.parent
-CHILD = Path(__file__).resolve().parent / "_chaos_child.py"
+from bench import common
+from bench.common import (
+    BenchError,
+    Sandbox,
+    crmsync_settings,
+    database_name,
+    ensure_database,
+    with_database,
+)
+
+CHILD = "bench._chaos_child"
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/crmsync_chaos"
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_REDIS_URL = common.DEFAULT_REDIS_URL
 SANDBOX_TOKEN = "chaos-token"
 ROW_ID_PROPERTY = "chaos_row_id"
 POSTGRES_SCHEMES = ("postgres", "postgresql", "pgsql")
@@ -143,7 +150,7 @@ class ChaosOptions:
             raise ChaosError("REDIS_URL must be a loopback address for the chaos harness")
 
 
-class ChaosError(Exception):
+class ChaosError(BenchError):
     """The harness cannot run (wrong database, sandbox did not start...)."""
 
 
@@ -253,50 +260,11 @@ def chaos_database_url(url: str) -> str:
     return url if "chaos" in name else with_database(url, f"{name}_chaos")
 
 
-def database_name(url: str) -> str:
-    return urlsplit(url).path.lstrip("/")
-
-
-def with_database(url: str, name: str) -> str:
-    """The same server and credentials, another database."""
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
-
-
-def _libpq(url: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(("postgresql", parts.netloc, parts.path, parts.query, parts.fragment))
-
-
-def _admin_connection(url: str) -> psycopg.Connection[Any]:
-    return psycopg.connect(_libpq(with_database(url, "postgres")), autocommit=True)
-
-
-def ensure_database(url: str) -> bool:
-    """Create the database if it is missing; True when it was created."""
-    name = database_name(url)
-    with _admin_connection(url) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            return False
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        return True
-
-
-def drop_database(url: str) -> None:
-    """Drop the database, closing whatever connections are left (PostgreSQL 13+)."""
-    with _admin_connection(url) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(database_name(url))
-            )
-        )
-
-
 class StatusCounter:
     """Counts rows by sync status, straight from the table (the harness has no Django)."""
 
     def __init__(self, url: str, table: str) -> None:
-        self.conn = psycopg.connect(_libpq(url), autocommit=True)
+        self.conn = common.connect(url)
         self.query = sql.SQL("SELECT sync_status, count(*) FROM {} GROUP BY sync_status").format(
             sql.Identifier(table)
         )
@@ -425,118 +393,45 @@ def plan_rows(options: ChaosOptions) -> tuple[list[PlannedRow], list[dict[str, s
 # -- processes -------------------------------------------------------------------------------
 
 
-def _popen(args: Sequence[str], env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, *args],
-            cwd=ROOT,
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
-def _run(args: Sequence[str], env: Mapping[str, str], timeout: float) -> str:
-    done = subprocess.run(
-        [sys.executable, *args],
-        cwd=ROOT,
-        env=dict(env),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
+def start_sandbox(options: ChaosOptions, env: Mapping[str, str], work: Path) -> Sandbox:
+    """The sandbox with the run's fault mix and the ``chaos_row_id`` property."""
+    props = work / "custom_properties.json"
+    props.write_text(
+        json.dumps(
+            [
+                {
+                    "name": ROW_ID_PROPERTY,
+                    "label": "Chaos row id",
+                    "type": "string",
+                    "fieldType": "text",
+                    "groupName": "contactinformation",
+                    # Not unique on purpose: a duplicate must show up as two records
+                    # here rather than be refused by the sandbox.
+                    "hasUniqueValue": False,
+                }
+            ]
+        ),
+        encoding="utf-8",
     )
-    if done.returncode != 0:
-        raise ChaosError(f"{' '.join(args)} failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    return done.stdout
-
-
-def _stop(proc: subprocess.Popen[bytes], grace: float) -> None:
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(grace)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-class Sandbox:
-    """The sandbox as a child process, and its control API."""
-
-    def __init__(self, proc: subprocess.Popen[bytes], url: str) -> None:
-        self.proc = proc
-        self.url = url
-        self.session = requests.Session()
-        self.session.trust_env = False  # loopback only: never through a proxy
-
-    @classmethod
-    def start(cls, options: ChaosOptions, env: Mapping[str, str], work: Path) -> Sandbox:
-        props = work / "custom_properties.json"
-        props.write_text(
-            json.dumps(
-                [
-                    {
-                        "name": ROW_ID_PROPERTY,
-                        "label": "Chaos row id",
-                        "type": "string",
-                        "fieldType": "text",
-                        "groupName": "contactinformation",
-                        # Not unique on purpose: a duplicate must show up as two records
-                        # here rather than be refused by the sandbox.
-                        "hasUniqueValue": False,
-                    }
-                ]
-            ),
-            encoding="utf-8",
-        )
-        log = work / "sandbox.log"
-        args = [
-            "manage.py",
-            "crmsync_sandbox",
-            "--host=127.0.0.1",
-            "--port=0",
-            f"--token={SANDBOX_TOKEN}",
-            f"--seed={options.seed}",
-            f"--fault-5xx-rate={options.fault_5xx_rate}",
-            f"--fault-423-rate={options.fault_423_rate}",
-            f"--drop-after-commit-rate={options.drop_after_commit_rate}",
-            f"--slow-after-commit-rate={options.slow_after_commit_rate}",
-            f"--slow-after-commit-seconds={options.http_timeout_seconds + 1.5}",
-            f"--fault-endpoints={options.fault_endpoints}",
-            f"--rate-limit-max={options.sandbox_rate_limit}",
-            f"--rate-limit-interval-ms={options.rate_interval_ms}",
-            f"--latency-ms={options.latency_ms}",
-            f"--custom-properties={props}",
-        ]
-        proc = _popen(args, env, log)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            match = re.search(r"listening on (http://\S+)", log.read_text(errors="replace"))
-            if match:
-                return cls(proc, match.group(1))
-            if proc.poll() is not None:
-                raise ChaosError(f"the sandbox exited: {log.read_text(errors='replace')[-2000:]}")
-            time.sleep(0.1)
-        _stop(proc, 5)
-        raise ChaosError("the sandbox did not start within 60 s")
-
-    def get(self, name: str) -> Any:
-        answer = self.session.get(f"{self.url}/_sandbox/{name}", timeout=60)
-        answer.raise_for_status()
-        return answer.json()
-
-    def post(self, name: str, body: Any) -> Any:
-        answer = self.session.post(f"{self.url}/_sandbox/{name}", json=body, timeout=60)
-        if answer.status_code >= 400:
-            raise ChaosError(f"sandbox /_sandbox/{name}: {answer.status_code} {answer.text}")
-        return answer.json()
-
-    def stop(self) -> None:
-        self.session.close()
-        _stop(self.proc, 10)
+    args = [
+        "manage.py",
+        "crmsync_sandbox",
+        "--host=127.0.0.1",
+        "--port=0",
+        f"--token={SANDBOX_TOKEN}",
+        f"--seed={options.seed}",
+        f"--fault-5xx-rate={options.fault_5xx_rate}",
+        f"--fault-423-rate={options.fault_423_rate}",
+        f"--drop-after-commit-rate={options.drop_after_commit_rate}",
+        f"--slow-after-commit-rate={options.slow_after_commit_rate}",
+        f"--slow-after-commit-seconds={options.http_timeout_seconds + 1.5}",
+        f"--fault-endpoints={options.fault_endpoints}",
+        f"--rate-limit-max={options.sandbox_rate_limit}",
+        f"--rate-limit-interval-ms={options.rate_interval_ms}",
+        f"--latency-ms={options.latency_ms}",
+        f"--custom-properties={props}",
+    ]
+    return Sandbox.start(args, env, work / "sandbox.log")
 
 
 class Neighbour(threading.Thread):
@@ -580,7 +475,7 @@ class Workers:
     def _spawn(self) -> tuple[str, subprocess.Popen[bytes]]:
         self.started += 1
         name = f"w{self.started}"
-        proc = _popen([str(CHILD), "worker", name], self.env, self._log(name))
+        proc = common.start_python(["-m", CHILD, "worker", name], self.env, self._log(name))
         return name, proc
 
     def ready(self) -> list[int]:
@@ -613,47 +508,37 @@ class Workers:
         return dead
 
     def stop(self) -> None:
-        for _, proc in self.procs:
-            if proc.poll() is None:
-                proc.terminate()
-        for _, proc in self.procs:
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        common.stop((proc for _, proc in self.procs), 20)
 
 
 # -- the run ---------------------------------------------------------------------------------
 
 
 def child_env(options: ChaosOptions, sandbox_url: str = "", prefix: str = "") -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRMSYNC_")}
-    env.update(
-        {
-            "DATABASE_URL": options.database_url,
-            "REDIS_URL": options.redis_url,
-            "HUBSPOT_ACCESS_TOKEN": SANDBOX_TOKEN,
-            "HUBSPOT_API_BASE_URL": sandbox_url or "http://127.0.0.1:9",
-            "DJANGO_SETTINGS_MODULE": "project.settings",
-            "PYTHONUNBUFFERED": "1",
-            "CRMSYNC_LOG_LEVEL": "WARNING",
-            "CRMSYNC_BATCH_SIZE": str(options.batch_size),
-            "CRMSYNC_CONCURRENCY": str(options.concurrency),
-            "CRMSYNC_LEASE_SECONDS": str(options.lease_seconds),
-            "CRMSYNC_HTTP_TIMEOUT_SECONDS": str(options.http_timeout_seconds),
-            "CRMSYNC_RETRY_BASE_SECONDS": str(options.retry_base_seconds),
-            "CRMSYNC_RETRY_MAX_SECONDS": str(options.retry_max_seconds),
-            "CRMSYNC_MAX_ATTEMPTS": str(options.max_attempts),
-            "CRMSYNC_RATE_LIMIT_MAX": str(options.worker_rate_limit),
-            "CRMSYNC_RATE_LIMIT_INTERVAL_SECONDS": str(options.rate_interval_ms / 1000),
-            "CRMSYNC_RATE_LIMIT_DAILY": "0",
-            "CRMSYNC_MAX_BATCHES_PER_RUN": "0",
-        }
+    settings = crmsync_settings(
+        batch_size=options.batch_size,
+        concurrency=options.concurrency,
+        lease_seconds=options.lease_seconds,
+        http_timeout_seconds=options.http_timeout_seconds,
+        retry_base_seconds=options.retry_base_seconds,
+        retry_max_seconds=options.retry_max_seconds,
+        max_attempts=options.max_attempts,
+        rate_limit_max=options.worker_rate_limit,
+        rate_limit_interval_seconds=options.rate_interval_ms / 1000,
+        rate_limit_daily=0,
+        max_batches_per_run=0,
     )
     if prefix:
-        env["CRMSYNC_REDIS_KEY_PREFIX"] = prefix
-    return env
+        settings.update(crmsync_settings(redis_key_prefix=prefix))
+    return common.child_env(
+        database_url=options.database_url,
+        redis_url=options.redis_url,
+        token=SANDBOX_TOKEN,
+        sandbox_url=sandbox_url or "http://127.0.0.1:9",
+        # The harness's own CRMSYNC_* (a developer's shell) must not change the run.
+        inherit_crmsync=False,
+        extra={"PYTHONUNBUFFERED": "1", **settings},
+    )
 
 
 def _say(options: ChaosOptions, text: str) -> None:
@@ -679,12 +564,12 @@ def run_chaos(options: ChaosOptions) -> ChaosReport:
     what = "created" if created else "exists"
     _say(options, f"database {database_name(options.database_url)} {what}; migrating")
     env = child_env(options)
-    _run(["manage.py", "migrate", "--noinput", "-v", "0"], env, timeout=600)
+    common.migrate(env)
 
     rows, seeded = plan_rows(options)
     report.rows = len(rows)
     report.kinds = dict(Counter(r.kind for r in rows))
-    sandbox = Sandbox.start(options, env, work)
+    sandbox = start_sandbox(options, env, work)
     workers: Workers | None = None
     neighbour: Neighbour | None = None
     editor: subprocess.Popen[bytes] | None = None
@@ -698,7 +583,7 @@ def run_chaos(options: ChaosOptions) -> ChaosReport:
             sandbox.post("contacts", {"contacts": list(chunk)})
         rows_file = work / "rows.json"
         rows_file.write_text(json.dumps([r.fields for r in rows]), encoding="utf-8")
-        filled = json.loads(_run([str(CHILD), "fill", str(rows_file)], env, timeout=600))
+        filled = json.loads(common.run_python(["-m", CHILD, "fill", str(rows_file)], env, 600))
         if filled["count"] != len(rows):
             raise ChaosError(f"filled {filled['count']} rows, expected {len(rows)}")
         _say(options, f"{len(rows):,} rows in the database, {len(seeded)} contacts in HubSpot")
@@ -737,7 +622,7 @@ def run_chaos(options: ChaosOptions) -> ChaosReport:
             time.sleep(0.2)
         report.kill_phase_seconds = time.monotonic() - sync_started
         if editor is not None:
-            _stop(editor, 30)
+            common.stop([editor], 30)
             report.edits = _edit_counts(work / "edits.json")
         # Phase 2: no more kills or faults; leases of killed workers expire and are reclaimed.
         if neighbour is not None:
@@ -774,7 +659,7 @@ def run_chaos(options: ChaosOptions) -> ChaosReport:
         workers = None
 
         dump_file = work / "dump.json"
-        _run([str(CHILD), "dump", str(dump_file)], env, timeout=600)
+        common.run_python(["-m", CHILD, "dump", str(dump_file)], env, timeout=600)
         final = json.loads(dump_file.read_text(encoding="utf-8"))
         records = sandbox.get("contacts")["results"]
         stats = sandbox.get("stats")
@@ -784,13 +669,13 @@ def run_chaos(options: ChaosOptions) -> ChaosReport:
         if neighbour is not None:
             neighbour.halt.set()
         if editor is not None:
-            _stop(editor, 5)
+            common.stop([editor], 5)
         if workers is not None:
             workers.stop()
         if counter is not None:
             counter.close()
         sandbox.stop()
-        _forget_redis_keys(options.redis_url, prefix)
+        common.forget_redis_keys(options.redis_url, [prefix])
 
     analyse(report, rows, final["contacts"], records)
     report.attempt_outcomes = dict(final.get("attempt_outcomes") or {})
@@ -824,7 +709,7 @@ def _start_editor(
     }
     path = work / "edit_plan.json"
     path.write_text(json.dumps(plan), encoding="utf-8")
-    return _popen([str(CHILD), "edit", str(path)], env, work / "editor.log")
+    return common.start_python(["-m", CHILD, "edit", str(path)], env, work / "editor.log")
 
 
 def _edit_counts(path: Path) -> dict[str, int]:
@@ -858,19 +743,6 @@ def _fault_counts(stats: Mapping[str, Any]) -> dict[str, int]:
         "drop after commit": faults.get("drop_after_commit", 0),
         "slow after commit": faults.get("slow_after_commit", 0),
     }
-
-
-def _forget_redis_keys(url: str, prefix: str) -> None:
-    if not url:
-        return
-    with contextlib.suppress(Exception):
-        import redis
-
-        client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
-        keys = list(client.scan_iter(match=f"{prefix}:*", count=500))
-        if keys:
-            client.delete(*keys)
-        client.close()
 
 
 # -- the verdict -----------------------------------------------------------------------------
@@ -1160,7 +1032,9 @@ def _database_url_from_environ() -> str:
 def parse_args(argv: Sequence[str] | None) -> ChaosOptions:
     defaults = ChaosOptions()
     parser = argparse.ArgumentParser(
-        prog="bench/chaos.py", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+        prog="python -m bench.chaos",
+        description=__doc__,
+        formatter_class=argparse.RawTextHelpFormatter,
     )
     parser.add_argument("--contacts", type=int, default=defaults.contacts)
     parser.add_argument("--workers", type=int, default=defaults.workers)
@@ -1236,7 +1110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         options = parse_args(argv)
         report = run_chaos(options)
-    except ChaosError as exc:
+    except BenchError as exc:
         print(f"chaos: {exc}", file=sys.stderr)
         return 2
     print(format_report(report))

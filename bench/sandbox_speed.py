@@ -4,7 +4,7 @@ Starts the sandbox as a subprocess (``python -m crmsync.sandbox``; ``--in-proces
 this process instead), then hammers it from keep-alive ``requests.Session`` clients: PROCESSES
 processes of THREADS threads each, for SECONDS seconds. Prints requests/s and contacts/s.
 
-    .venv/bin/python bench/sandbox_speed.py [--seconds 5] [--processes 2] [--threads 2]
+    .venv/bin/python -m bench.sandbox_speed [--seconds 5] [--processes 2] [--threads 2]
 """
 
 from __future__ import annotations
@@ -12,13 +12,16 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import subprocess
-import sys
+import os
+import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import requests
+
+from bench.common import Sandbox
 
 TOKEN = "bench-token"
 BATCH = 100
@@ -72,27 +75,10 @@ def _process(url: str, index: int, threads: int, seconds: float, out: Any) -> No
         w.join()
 
 
-def _start_subprocess() -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "crmsync.sandbox",
-            "--port",
-            "0",
-            "--token",
-            TOKEN,
-            "--rate-limit-max",
-            "100000000",
-            "--daily-limit",
-            "1000000000",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    return proc, line.rsplit(" ", 1)[-1].strip()
+def _start_subprocess(log: Path) -> Sandbox:
+    args = ["-m", "crmsync.sandbox", "--port", "0", "--token", TOKEN]
+    args += ["--rate-limit-max", "100000000", "--daily-limit", "1000000000"]
+    return Sandbox.start(args, os.environ, log)
 
 
 def main() -> None:
@@ -104,7 +90,8 @@ def main() -> None:
     args = parser.parse_args()
 
     server = None
-    proc = None
+    sandbox = None
+    tmp = tempfile.TemporaryDirectory(prefix="crmsync-sandbox-speed-")
     if args.in_process:
         from crmsync.sandbox import SandboxConfig, SandboxServer
 
@@ -112,7 +99,8 @@ def main() -> None:
         server = SandboxServer(token=TOKEN, config=config).start()
         url = server.url
     else:
-        proc, url = _start_subprocess()
+        sandbox = _start_subprocess(Path(tmp.name) / "sandbox.log")
+        url = sandbox.url
     try:
         cpu_before = requests.get(f"{url}/_sandbox/stats", timeout=10).json()["process_cpu_seconds"]
         out: Any = multiprocessing.Queue()
@@ -132,9 +120,9 @@ def main() -> None:
     finally:
         if server is not None:
             server.stop()
-        if proc is not None:
-            proc.terminate()
-            proc.wait(timeout=10)
+        if sandbox is not None:
+            sandbox.stop()
+        tmp.cleanup()
     ok = sum(r[0] for r in results)
     failed = sum(r[1] for r in results)
     print(

@@ -1,11 +1,11 @@
 """How fast crmsync syncs, what it costs per batch, and whether its memory stays flat.
 
-    .venv/bin/python bench/throughput.py [--quick]
+    .venv/bin/python -m bench.throughput [--quick]
 
 Runs against the HubSpot sandbox (``manage.py crmsync_sandbox``, its own process), PostgreSQL
 (``--database-url``, default ``postgres://postgres@127.0.0.1:5432/crmsync_bench``, created and
 migrated if missing) and Redis (``--redis-url``, with a key prefix of its own per run and
-part). Workers are separate processes (``bench/_throughput_worker.py``) that call
+part). Workers are separate processes (``python -m bench._throughput_worker``) that call
 ``crmsync.services.sync_pending()`` until no row is left. Prints, side by side:
 
 1. rate-limited: 1, 2 and 4 workers against a sandbox window of ``--limit`` requests per
@@ -33,25 +33,23 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import redis
-import requests
-from _throughput_cpu import CpuMeter
-from _throughput_profile import read as read_profile
-from _throughput_profile import report as profile_report
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.append(str(ROOT))
-WORKER = Path(__file__).resolve().parent / "_throughput_worker.py"
+from bench import common
+from bench._throughput_cpu import CpuMeter
+from bench._throughput_profile import read as read_profile
+from bench._throughput_profile import report as profile_report
+from bench.common import ROOT, BenchError, Sandbox
+
+WORKER = "bench._throughput_worker"
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/crmsync_bench"
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_REDIS_URL = common.DEFAULT_REDIS_URL
 TOKEN = "bench-token"
 BATCH = 100
 #: "No limit" for the sandbox and crmsync alike: far above anything this machine sends.
@@ -213,64 +211,41 @@ class Bench:
         self.args = args
         self.run_id = f"{dt.datetime.now():%Y%m%d-%H%M%S}-{os.getpid()}"
         self.tmp = Path(tempfile.mkdtemp(prefix="crmsync-bench-"))
-        self.sandbox: subprocess.Popen[str] | None = None
-        self.sandbox_url = ""
-        self.db: psycopg.Connection[Any] | None = None
+        self.sandbox: Sandbox | None = None
+        self.db: psycopg.Connection[tuple[Any, ...]] | None = None
         self.redis = redis.Redis.from_url(args.redis_url)
         self.prefixes: list[str] = []
-        self.env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "project.settings",
+        self.env = common.child_env(
+            database_url=args.database_url,
+            redis_url=args.redis_url,
+            token=TOKEN,
             # Production settings: with DEBUG on, Django would log every SQL statement.
-            "DJANGO_DEBUG": "0",
-            "DATABASE_URL": args.database_url,
-            "REDIS_URL": args.redis_url,
-            "HUBSPOT_ACCESS_TOKEN": TOKEN,
-            "CRMSYNC_LOG_LEVEL": "WARNING",
-            "PYTHONPATH": str(ROOT),
-        }
+            extra={"DJANGO_DEBUG": "0"},
+        )
 
     # -- setup and teardown ------------------------------------------------------------------
 
     def setup(self) -> None:
-        self.log(f"database {redact(self.args.database_url)}, redis {self.args.redis_url}")
-        ensure_database(self.args.database_url)
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-            cwd=ROOT,
-            env=self.env,
-            check=True,
-        )
-        self.db = psycopg.connect(self.args.database_url, autocommit=True)
+        self.log(f"database {common.redact(self.args.database_url)}, redis {self.args.redis_url}")
+        common.ensure_database(self.args.database_url)
+        common.migrate(self.env)
+        self.db = common.connect(self.args.database_url)
         self.redis.ping()
         self.start_sandbox()
 
     def start_sandbox(self) -> None:
-        command = [sys.executable, "manage.py", "crmsync_sandbox", "--port", "0"]
+        command = ["manage.py", "crmsync_sandbox", "--port", "0"]
         command += ["--token", TOKEN, "--seed", "1", "--rate-limit-max", str(HUGE)]
         command += ["--daily-limit", str(HUGE)]
-        self.sandbox = subprocess.Popen(
-            command, cwd=ROOT, env=self.env, stdout=subprocess.PIPE, text=True
-        )
-        assert self.sandbox.stdout is not None
-        line = self.sandbox.stdout.readline()
-        if "listening on" not in line:
-            raise SystemExit(f"the sandbox did not start: {line!r}")
-        self.sandbox_url = line.rsplit(" ", 1)[-1].strip()
-        self.env["HUBSPOT_API_BASE_URL"] = self.sandbox_url
-        self.log(f"sandbox at {self.sandbox_url} (pid {self.sandbox.pid})")
+        self.sandbox = Sandbox.start(command, self.env, self.tmp / "sandbox.log")
+        self.env["HUBSPOT_API_BASE_URL"] = self.sandbox.url
+        self.log(f"sandbox at {self.sandbox.url} (pid {self.sandbox.pid})")
 
     def close(self) -> None:
-        if self.sandbox is not None and self.sandbox.poll() is None:
-            self.sandbox.terminate()
-            try:
-                self.sandbox.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.sandbox.kill()
-        for prefix in self.prefixes:
-            keys = list(self.redis.scan_iter(match=f"{prefix}:*", count=1000))
-            if keys:
-                self.redis.delete(*keys)
+        if self.sandbox is not None:
+            self.sandbox.stop()
+        common.forget_redis_keys(self.args.redis_url, self.prefixes)
+        self.redis.close()
         if self.db is not None:
             self.db.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -281,11 +256,8 @@ class Bench:
     # -- the sandbox ----------------------------------------------------------------------
 
     def sandbox_call(self, method: str, name: str, body: Any = None) -> Any:
-        response = requests.request(
-            method, f"{self.sandbox_url}/_sandbox/{name}", json=body, timeout=60
-        )
-        response.raise_for_status()
-        return response.json()
+        assert self.sandbox is not None
+        return self.sandbox.call(method, name, body)
 
     def sandbox_limits(self, limit: int, interval_ms: int) -> None:
         self.sandbox_call(
@@ -398,24 +370,26 @@ class Bench:
         self.prefixes.append(prefix)
         env = {
             **self.env,
-            "CRMSYNC_REDIS_KEY_PREFIX": prefix,
-            "CRMSYNC_RATE_LIMIT_MAX": str(limit),
-            "CRMSYNC_RATE_LIMIT_INTERVAL_SECONDS": str(interval_ms / 1000),
-            "CRMSYNC_RATE_LIMIT_DAILY": "0",
-            "CRMSYNC_CONCURRENCY": str(concurrency),
+            **common.crmsync_settings(
+                redis_key_prefix=prefix,
+                rate_limit_max=limit,
+                rate_limit_interval_seconds=interval_ms / 1000,
+                rate_limit_daily=0,
+                concurrency=concurrency,
+            ),
         }
         folder = self.tmp / label
         folder.mkdir()
         go = folder / "go"
         procs = []
         for n in range(workers):
-            command = [sys.executable, str(WORKER), "--mode", mode, "--go", str(go)]
+            command = ["-m", WORKER, "--mode", mode, "--go", str(go)]
             command += ["--ready", str(folder / f"ready-{n}")]
             command += ["--result", str(folder / f"result-{n}.json")]
             command += ["--timeout", str(timeout)]
             if limit < HUGE:
                 command.append("--slots")
-            procs.append(subprocess.Popen(command, cwd=ROOT, env=env))
+            procs.append(common.start_python(command, env))
         pids = [self.wait_ready(folder / f"ready-{n}", procs[n]) for n in range(workers)]
         spy = None
         if profile is not None:
@@ -437,7 +411,7 @@ class Bench:
         while any(p.poll() is None for p in procs):
             now = time.monotonic()
             if now >= next_sample:
-                rss = rss_mb(pids[0])
+                rss = common.rss_mb(pids[0])
                 if rss is not None:
                     samples.append((now - started, rss))
                 next_sample += sample_every
@@ -477,8 +451,8 @@ class Bench:
         self.collect(phase)
         return phase
 
-    def cpu_group(self, workers: Sequence[int], spy: int | None) -> Any:
-        database = urlsplit(self.args.database_url).path.lstrip("/")
+    def cpu_group(self, workers: Sequence[int], spy: int | None) -> Callable[[int, str], str]:
+        database = common.database_name(self.args.database_url)
         sandbox = self.sandbox.pid if self.sandbox else -1
         me = os.getpid()
 
@@ -508,37 +482,8 @@ class Bench:
         return int(path.read_text())
 
 
-def ensure_database(url: str) -> None:
-    """Create the database named in ``url`` if it does not exist."""
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-        if not found:
-            conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def redact(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url
-
-
 def iso_seconds(text: str) -> float:
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-
-
-def rss_mb(pid: int) -> float | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
 
 
 def machine() -> str:
@@ -988,4 +933,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except BenchError as exc:
+        sys.exit(f"throughput: {exc}")

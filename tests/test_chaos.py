@@ -1,4 +1,4 @@
-"""The chaos harness (bench/chaos.py) at a small size, and its verdict on made-up outcomes.
+"""The chaos harness (bench.chaos) at a small size, and its verdict on made-up outcomes.
 
 The harness runs in child processes against a database of its own, which this test creates
 and drops: it neither uses pytest-django's test database nor asks for it (no ``django_db``).
@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from bench import chaos
+from bench import chaos, common
 
 
 def planned(key, kind="valid", email="", invalid_reason=""):
@@ -99,7 +99,7 @@ def test_the_harness_refuses_sqlite():
 @pytest.mark.postgres
 def test_workers_killed_at_random_lose_duplicate_and_corrupt_nothing(tmp_path):
     server = os.environ["DATABASE_URL"]
-    url = chaos.with_database(server, f"crmsync_chaos_pytest_{os.getpid()}")
+    url = common.with_database(server, f"crmsync_chaos_pytest_{os.getpid()}")
     options = chaos.ChaosOptions(
         contacts=400,
         workers=3,
@@ -128,7 +128,7 @@ def test_workers_killed_at_random_lose_duplicate_and_corrupt_nothing(tmp_path):
     try:
         report = chaos.run_chaos(options)
     finally:
-        chaos.drop_database(url)
+        common.drop_database(url)
     text = f"{chaos.format_report(report)}\n{chaos.format_problems(report)}"
     print(text)
     assert report.converged, text
