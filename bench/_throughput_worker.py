@@ -126,13 +126,13 @@ class SlotClock:
 def run_crmsync(args: argparse.Namespace, counter: QueryCounter) -> dict[str, Any]:
     from django.db import connection
 
-    from crmsync import services
+    from crmsync import runtime, services
 
     # Build the client and limiter, and connect, before the clock starts.
     services.check_configuration()
     slots = SlotClock()
     if args.slots:
-        slots.install(services.get_client())
+        slots.install(runtime.get_client())
     services.count_waiting()
     connection.close()
     wait_for_go(Path(args.ready), Path(args.go), args.setup_timeout)
