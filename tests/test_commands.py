@@ -1,24 +1,28 @@
 """The entry points with bad settings or a dead dependency: management commands exit with one
-line and a status that tells the truth."""
+line and a status that tells the truth; the Celery task and the save-time nudge stay quiet
+and quick."""
 
 from __future__ import annotations
 
 import datetime as dt
 import io
+import logging
 import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from celery import current_app
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import override_settings
 from django.utils import timezone
 
-from crmsync import services
+from crmsync import services, tasks
 from crmsync.client import HubSpotClient
 from crmsync.management.commands._base import EXIT_CONFIGURATION, EXIT_NOT_SENT
 from crmsync.management.commands.crmsync_sync import config_failures
@@ -178,3 +182,105 @@ def test_config_failures_uses_the_summarys_count_when_it_has_one():
     started = timezone.now()
     assert config_failures(services.RunSummary(), started) == 0  # from history: none
     assert config_failures(SimpleNamespace(config_failures=4), started) == 4  # type: ignore[arg-type]
+
+
+# -- the Celery task with a bad setting ------------------------------------------------------
+
+
+@pytest.fixture
+def fresh_task_reports():
+    tasks._reported_problems.clear()
+    yield
+    tasks._reported_problems.clear()
+
+
+@pytest.mark.django_db
+def test_the_task_logs_a_bad_setting_once_and_returns(fresh_task_reports, caplog):
+    caplog.set_level(logging.DEBUG, logger="crmsync")
+    with override_settings(CRMSYNC={**BAD}):
+        first = tasks.sync_pending()
+        second = tasks.sync_pending()
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1
+    assert "CRMSYNC['BATCH_SIZE'] must be an integer" in errors[0].getMessage()
+    assert not errors[0].exc_info
+    assert first == second
+    assert first["synced"] == 0 and first["stopped_reason"].startswith("configuration: ")
+    with override_settings(CRMSYNC={"ACCESS_TOKEN": "t", "MAX_ATTEMPTS": 0}):
+        tasks.sync_pending()  # a different problem is reported too
+    assert len([r for r in caplog.records if r.levelno >= logging.ERROR]) == 2
+
+
+@pytest.mark.django_db
+def test_the_task_reports_djangos_improperly_configured_from_deeper_down(
+    fresh_task_reports, caplog, monkeypatch
+):
+    from django.core.exceptions import ImproperlyConfigured
+
+    def refuse(**kwargs):
+        raise ImproperlyConfigured("CRMSYNC['RATE_LIMIT_MAX'] must be an integer >= 1")
+
+    monkeypatch.setattr(services, "sync_pending", refuse)
+    with override_settings(CRMSYNC={"ACCESS_TOKEN": "t"}):
+        result = tasks.sync_pending()
+    assert "RATE_LIMIT_MAX" in result["stopped_reason"]
+    assert [r.levelname for r in caplog.records if r.name == "crmsync.tasks"] == ["ERROR"]
+
+
+# -- the save-time nudge: no broker, or a broker that is down --------------------------------
+
+
+@pytest.fixture
+def celery_conf():
+    conf = current_app.conf
+    saved = (conf.task_always_eager, conf.broker_url, conf.broker_write_url)
+    tasks._broker_down_until = 0.0
+    yield conf
+    conf.task_always_eager, conf.broker_url, conf.broker_write_url = saved
+    tasks._broker_down_until = 0.0
+
+
+@pytest.mark.parametrize("eager", [True, False])
+def test_no_broker_configured_is_the_debug_message(celery_conf, caplog, eager):
+    caplog.set_level(logging.DEBUG, logger="crmsync")
+    celery_conf.task_always_eager = eager
+    if not eager:
+        celery_conf.broker_url = None
+        celery_conf.broker_write_url = None
+    assert tasks.enqueue_sync() is False
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("DEBUG", "crmsync: no Celery broker; run manage.py crmsync_sync to send")
+    ]
+
+
+def test_a_configured_broker_that_is_down_warns_quickly_with_its_url_redacted(celery_conf, caplog):
+    caplog.set_level(logging.DEBUG, logger="crmsync")
+    celery_conf.task_always_eager = False
+    celery_conf.broker_write_url = None
+    celery_conf.broker_url = f"redis://user:s3cret@127.0.0.1:{closed_port()}/0"
+    started = time.monotonic()
+    assert tasks.enqueue_sync() is False
+    assert time.monotonic() - started < 1.0
+    [record] = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    text = record.getMessage()
+    assert "the Celery broker at redis://user:***@127.0.0.1:" in text
+    assert "is unreachable" in text and "beat schedule will pick the row up" in text
+    assert "s3cret" not in caplog.text
+    # Saves made during the outage do not try again at once, nor warn again.
+    started = time.monotonic()
+    assert tasks.enqueue_sync() is False
+    assert time.monotonic() - started < 0.05
+    assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) == 1
+
+
+def test_a_reachable_broker_gets_the_nudge(celery_conf):
+    from kombu import Connection
+
+    celery_conf.task_always_eager = False
+    celery_conf.broker_write_url = None
+    celery_conf.broker_url = "memory://"
+    assert tasks.enqueue_sync() is True
+    with Connection("memory://") as connection:
+        message = connection.SimpleQueue("celery").get(timeout=1)
+    assert message.headers["task"] == "crmsync.sync_pending_contacts"
+    message.ack()
