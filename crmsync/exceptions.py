@@ -1,7 +1,8 @@
 """crmsync's errors, grouped by what the caller should do next.
 
 - ``ConfigurationError``: fix the settings. It sits outside the HubSpot tree on purpose, so no
-  retry loop that catches ``HubSpotError`` can swallow it.
+  retry loop that catches ``HubSpotError`` can swallow it. It is also Django's
+  ``ImproperlyConfigured``, so a host project that catches that catches crmsync's too.
 - ``RetryLaterError`` (rate limited, locked, 5xx, connection refused): nothing was written;
   try the same rows again later.
 - ``OutcomeUnknownError`` (timeout or dropped connection after the body was sent): HubSpot may
@@ -17,7 +18,13 @@ None of them ever carries the access token: messages are built from HubSpot's an
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import ImproperlyConfigured
+
+if TYPE_CHECKING:
+    from .conf import Problem
 
 _EXISTING_ID_RE = re.compile(r"Existing ID:\s*(\d+)")
 
@@ -33,8 +40,14 @@ class CrmSyncError(Exception):
     """Base of every crmsync error."""
 
 
-class ConfigurationError(CrmSyncError):
-    """crmsync is not configured to talk to HubSpot (no token, bad URL, bad setting)."""
+class ConfigurationError(CrmSyncError, ImproperlyConfigured):
+    """crmsync is not configured to talk to HubSpot (no token, bad URL, bad setting).
+
+    ``problems`` holds what ``crmsync.conf.validate`` found, when the error came from it."""
+
+    def __init__(self, message: str, *, problems: Sequence[Problem] = ()) -> None:
+        super().__init__(message)
+        self.problems = tuple(problems)
 
 
 class HubSpotError(CrmSyncError):

@@ -3,20 +3,56 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from typing import Any
 
 from celery import current_app, shared_task
+from django.core.exceptions import ImproperlyConfigured
 
 from . import services
+from .conf import redact_url, validated_settings
 
 logger = logging.getLogger(__name__)
+
+#: Configuration problems this process has logged already: beat runs the task every few
+#: seconds, and one ERROR per problem is enough to act on (a fixed setting clears it).
+_reported_problems: set[str] = set()
+_reported_lock = threading.Lock()
+
+#: After a failed nudge, saves skip the broker this long: the beat schedule drains the rows
+#: anyway, and during an outage every save would otherwise wait for a connection attempt.
+BROKER_BACKOFF_SECONDS = 10.0
+#: Longest a save may wait to reach the broker.
+BROKER_CONNECT_TIMEOUT_SECONDS = 1.0
+_broker_down_until = 0.0
 
 
 @shared_task(name="crmsync.sync_pending_contacts", ignore_result=True, acks_late=True)
 def sync_pending(max_batches: int | None = None) -> dict[str, Any]:
     """Drain due pending contacts. Safe to run twice at once, or redelivered: rows are
-    claimed in the database, so no row is ever sent by two runs."""
-    return services.sync_pending(max_batches=max_batches).as_dict()
+    claimed in the database, so no row is ever sent by two runs.
+
+    With a bad setting it logs the problem once per process and returns: raising would only
+    print the same traceback on every beat tick, and no retry can fix a setting."""
+    try:
+        validated_settings()
+        summary = services.sync_pending(max_batches=max_batches)
+    except ImproperlyConfigured as exc:  # crmsync's ConfigurationError is one too
+        message = " ".join(str(exc).split())
+        _report_once(message)
+        return services.RunSummary(stopped_reason=f"configuration: {message}").as_dict()
+    with _reported_lock:
+        _reported_problems.clear()
+    return summary.as_dict()
+
+
+def _report_once(message: str) -> None:
+    with _reported_lock:
+        if message in _reported_problems:
+            return
+        _reported_problems.add(message)
+    logger.error("crmsync: not sending, the settings are wrong: %s", message)
 
 
 @shared_task(name="crmsync.release_expired_leases", ignore_result=True)
@@ -27,13 +63,33 @@ def release_expired_leases() -> int:
 def enqueue_sync() -> bool:
     """Nudge a worker to drain; returns whether a task was enqueued. With no broker
     configured (tasks run eagerly) the nudge is skipped: a save or an admin request must
-    never make an HTTP call itself."""
-    if current_app.conf.task_always_eager:
+    never make an HTTP call itself. A broker that is down costs a save at most about
+    BROKER_CONNECT_TIMEOUT_SECONDS, then none for BROKER_BACKOFF_SECONDS."""
+    global _broker_down_until
+    conf = current_app.conf
+    if conf.task_always_eager or not (conf.broker_write_url or conf.broker_url):
         logger.debug("crmsync: no Celery broker; run manage.py crmsync_sync to send")
         return False
+    if time.monotonic() < _broker_down_until:
+        logger.debug("crmsync: the Celery broker was unreachable moments ago; not trying")
+        return False
     try:
-        sync_pending.delay()
-    except Exception:  # the broker is down: the beat schedule will drain the row later
-        logger.warning("crmsync: could not enqueue a sync task", exc_info=True)
+        # A connection of its own: the default pool's would retry for broker_connection_timeout
+        # (4 s) and more while the save waits. retry=False: no publish retries either.
+        with current_app.connection_for_write(
+            connect_timeout=BROKER_CONNECT_TIMEOUT_SECONDS,
+            transport_options={"max_retries": 0},
+        ) as connection:
+            sync_pending.apply_async(producer=connection.Producer(), retry=False)
+    except Exception as exc:  # the broker is down: the beat schedule will drain the row later
+        _broker_down_until = time.monotonic() + BROKER_BACKOFF_SECONDS
+        url = redact_url(str(conf.broker_write_url or conf.broker_url))
+        logger.warning(
+            "crmsync: the Celery broker at %s is unreachable (%s: %s); the beat schedule "
+            "will pick the row up",
+            url,
+            type(exc).__name__,
+            exc,
+        )
         return False
     return True

@@ -92,7 +92,10 @@ def test_crmsync_sync_command(crmsync_settings, hubspot_sandbox):
     ContactFactory(email="bad-email")
     out = io.StringIO()
     call_command("crmsync_sync", stdout=out)
-    assert "synced 3, failed 1, waiting to retry 0" in out.getvalue()
+    assert out.getvalue() == (
+        "synced 3, failed 1, to retry later 0, held for review 0 (1 request in 1 batch); "
+        "left in the queue: 0\n"
+    )
     assert not Contact.objects.filter(sync_status=SyncStatus.IN_FLIGHT).exists()
 
 

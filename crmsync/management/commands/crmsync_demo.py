@@ -1,15 +1,15 @@
 """``make demo``: queue a few hundred sample contacts and sync them through the real path.
 
-Without HUBSPOT_ACCESS_TOKEN it starts the sandbox in this process on a free loopback port
-and points crmsync at it; with a token it talks to that HubSpot account instead (and then
-queues only valid, clearly-named sample contacts).
+Without a token in CRMSYNC it starts the sandbox in this process on a free loopback port and
+points crmsync at it; with one it talks to that HubSpot account instead (and then queues
+only valid, clearly-named sample contacts). A bad setting is one line and exit status 1.
 """
 
 from __future__ import annotations
 
-import os
 import random
 import secrets
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
@@ -17,6 +17,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.test.utils import override_settings
 
 from crmsync import services
+from crmsync.management.commands._base import checked_settings, or_command_error
 from crmsync.management.commands.crmsync_sync import format_summary
 from crmsync.models import Contact, SyncAttempt, SyncStatus
 
@@ -45,23 +46,22 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         rng = random.Random(options["seed"])
-        if os.environ.get("HUBSPOT_ACCESS_TOKEN"):
-            self.stdout.write(f"Using HubSpot at {settings.CRMSYNC['API_BASE_URL']}")
+        raw = getattr(settings, "CRMSYNC", None) or {}
+        if not isinstance(raw, Mapping) or raw.get("ACCESS_TOKEN"):
+            conf = checked_settings()  # a real account: its settings must be right as they are
+            self.stdout.write(f"Using HubSpot at {conf.API_BASE_URL}")
             self.run_demo(rng, options["count"], sandbox=None)
             return
+        demo = {**raw, "ACCESS_TOKEN": "demo-sandbox-token", "RATE_LIMIT_MAX": 190}
+        # Checked before the sandbox starts (with a stand-in for its URL, not known yet).
+        checked_settings({**demo, "API_BASE_URL": "http://127.0.0.1:1"})
         from crmsync.sandbox import SandboxServer
 
-        server = SandboxServer(host="127.0.0.1", port=0, token="demo-sandbox-token")
+        server = SandboxServer(host="127.0.0.1", port=0, token=demo["ACCESS_TOKEN"])
         server.start()
         self.stdout.write(f"Started the HubSpot sandbox at {server.url}")
-        conf = {
-            **settings.CRMSYNC,
-            "ACCESS_TOKEN": server.token,
-            "API_BASE_URL": server.url,
-            "RATE_LIMIT_MAX": 190,
-        }
         try:
-            with override_settings(CRMSYNC=conf):
+            with override_settings(CRMSYNC={**demo, "API_BASE_URL": server.url}):
                 self.run_demo(rng, options["count"], sandbox=server)
         finally:
             server.stop()
@@ -93,7 +93,7 @@ class Command(BaseCommand):
                 sandbox.add_contact({"email": rows[n].email, "firstname": "Existing"})
         Contact.objects.bulk_create(rows)
         self.stdout.write(f"Queued {len(rows)} contacts; syncing...")
-        summary = services.sync_pending()
+        summary = or_command_error(services.sync_pending)
         self.stdout.write(format_summary(summary))
         ids = [r.pk for r in rows]
         linked = SyncAttempt.objects.filter(

@@ -1,16 +1,37 @@
+"""``manage.py crmsync_sync``: drain now, in this process, and say truthfully what happened.
+
+Exit status: 0 when it could send (rows may still have failed for their own data);
+1 (EXIT_CONFIGURATION) for a bad setting, a rejected token or scope, or when every row failed
+because HubSpot refused the requests as misaddressed (404 from batch/create or batch/read:
+an API_VERSION or API_BASE_URL it does not serve); 3 (EXIT_NOT_SENT) when nothing could be
+sent now: sending is paused (daily limit, an operator) or the shared rate limiter is down.
+"""
+
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
 
 from crmsync import services
-from crmsync.exceptions import ConfigurationError, ConnectionFailedError
-from crmsync.models import PipelineState
+from crmsync.exceptions import ConnectionFailedError
+from crmsync.management.commands._base import (
+    EXIT_CONFIGURATION,
+    EXIT_NOT_SENT,
+    checked_settings,
+    one_line,
+    or_command_error,
+)
+from crmsync.models import PipelineState, SyncAttempt, SyncBatch
 
 
 class Command(BaseCommand):
-    help = "Send every due pending contact to HubSpot now, in this process."
+    help = (
+        "Send every due pending contact to HubSpot now, in this process. Exits 1 for a "
+        "configuration problem, 3 when nothing could be sent now (paused, rate limiter down)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -23,31 +44,82 @@ class Command(BaseCommand):
             "--concurrency",
             type=int,
             default=None,
-            help="Batches in flight at once (default: CRMSYNC_CONCURRENCY).",
+            help="Batches in flight at once (default: CRMSYNC['CONCURRENCY']).",
         )
 
+    def execute(self, *args: Any, **options: Any) -> str | None:
+        # Before the system checks: a bad setting is one line, not a check report.
+        checked_settings()
+        return super().execute(*args, **options)
+
     def handle(self, *args: Any, **options: Any) -> None:
+        checked_settings()
+        started = timezone.now()
         try:
-            services.check_configuration()
-            services.probe_connection()
-            summary = services.sync_pending(
-                max_batches=options["max_batches"], concurrency=options["concurrency"]
+            summary = or_command_error(
+                lambda: self.run(options["max_batches"], options["concurrency"])
             )
-        except (ConfigurationError, ConnectionFailedError) as exc:
-            raise CommandError(str(exc)) from None
+        except ConnectionFailedError as exc:
+            raise CommandError(one_line(exc), returncode=EXIT_CONFIGURATION) from None
         self.stdout.write(format_summary(summary))
         state = services.pipeline_state()
-        if state.paused and state.reason == PipelineState.Reason.AUTH:
-            # A rejected token or missing scope is a configuration error too.
-            raise CommandError(f"sending is paused: {state.message}")
+        if state.paused:
+            # A rejected token or missing scope is a configuration error; any other pause
+            # (daily limit, an operator) means nothing more can be sent for now.
+            code = (
+                EXIT_CONFIGURATION if state.reason == PipelineState.Reason.AUTH else EXIT_NOT_SENT
+            )
+            why = " ".join(state.message.split()) or state.get_reason_display()
+            raise CommandError(f"sending is paused: {why}", returncode=code)
         if summary.stopped_reason:
-            self.stderr.write(f"stopped: {summary.stopped_reason}")
+            raise CommandError(f"stopped: {summary.stopped_reason}", returncode=EXIT_NOT_SENT)
+        misaddressed = config_failures(summary, started)
+        if summary.failed and misaddressed >= summary.failed and not summary.synced:
+            raise CommandError(
+                f"all {summary.failed} rows failed because HubSpot answered 404 for the "
+                "endpoint itself: check CRMSYNC['API_VERSION'] and CRMSYNC['API_BASE_URL']",
+                returncode=EXIT_CONFIGURATION,
+            )
+
+    @staticmethod
+    def run(max_batches: int | None, concurrency: int | None) -> services.RunSummary:
+        services.check_configuration()
+        services.probe_connection()
+        return services.sync_pending(max_batches=max_batches, concurrency=concurrency)
+
+
+def config_failures(summary: services.RunSummary, started: dt.datetime) -> int:
+    """Rows this run failed for a configuration reason rather than their own data.
+
+    Uses ``RunSummary.config_failures`` once the service layer counts it; until then, counts
+    this process's failed attempts since ``started`` whose request HubSpot answered with 404
+    on batch/create or batch/read, which never happens for a row's data (only an update can
+    meet a contact that is gone)."""
+    counted = getattr(summary, "config_failures", None)
+    if counted is not None:
+        return int(counted)
+    return SyncAttempt.objects.filter(
+        created_at__gte=started,
+        outcome=SyncAttempt.Outcome.FAILED,
+        batch__worker=services.WORKER_NAME,
+        batch__http_status=404,
+        batch__endpoint__in=[SyncBatch.Endpoint.CREATE, SyncBatch.Endpoint.READ],
+    ).count()
 
 
 def format_summary(summary: services.RunSummary) -> str:
-    waiting = services.count_waiting()
-    return (
-        f"synced {summary.synced}, failed {summary.failed}, waiting to retry {waiting} "
-        f"(held for review {summary.held}; {summary.requests} requests in "
-        f"{summary.batches} batches)"
+    """What the run did, in words that match what each number counts."""
+    text = (
+        f"synced {summary.synced}, failed {summary.failed}, to retry later "
+        f"{summary.retrying}, held for review {summary.held} "
+        f"({_count(summary.requests, 'request')} in {_count(summary.batches, 'batch')})"
     )
+    if summary.lost_lease:
+        text += f"; {summary.lost_lease} results not written (another worker took the rows)"
+    return f"{text}; left in the queue: {services.count_waiting()}"
+
+
+def _count(n: int, noun: str) -> str:
+    if n == 1:
+        return f"1 {noun}"
+    return f"{n} {noun}es" if noun.endswith("ch") else f"{n} {noun}s"
