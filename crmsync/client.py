@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 import requests
 import urllib3.exceptions
@@ -24,9 +23,9 @@ from requests.adapters import HTTPAdapter
 from . import __version__
 from .exceptions import (
     AuthenticationError,
-    ConfigurationError,
     ConflictError,
     ConnectionFailedError,
+    EndpointNotFoundError,
     HubSpotError,
     LockedError,
     MissingScopesError,
@@ -82,18 +81,10 @@ class HubSpotClient:
     ) -> None:
         # From here on the token sits in this frame only inside a _Secret, whose repr is
         # redacted: a traceback's frame locals (Django's debug page, error trackers) never
-        # show it, whatever raises below.
+        # show it, whatever raises below. The settings are checked before a client is built
+        # (crmsync.conf.validated_settings), so the client checks nothing itself.
         token = _Secret(access_token)
         del access_token
-        if not token:
-            raise ConfigurationError(
-                "No HubSpot access token: set HUBSPOT_ACCESS_TOKEN (CRMSYNC['ACCESS_TOKEN'])."
-            )
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigurationError(
-                f"HUBSPOT_API_BASE_URL must be an http(s) URL, got {base_url!r}."
-            )
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.api_version = api_version
@@ -324,6 +315,14 @@ def _http_error(
         return ServerError(message, **kwargs)
     if status == 409:
         return ConflictError(message, **kwargs)
+    if status == 404 and method == "POST":
+        # Missing records come back as 207 OBJECT_NOT_FOUND; a 404 for the whole request
+        # means the path itself does not exist (an API version HubSpot does not serve).
+        return EndpointNotFoundError(
+            f"HubSpot has no endpoint POST {path} ({message}): check CRMSYNC['API_VERSION'] "
+            "and CRMSYNC['API_BASE_URL']",
+            **kwargs,
+        )
     return RejectedError(message, **kwargs)
 
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from django.core.exceptions import ImproperlyConfigured
 
 if TYPE_CHECKING:
-    from .conf import Problem
+    from .settings_rules import Problem
 
 _EXISTING_ID_RE = re.compile(r"Existing ID:\s*(\d+)")
 
@@ -129,6 +129,11 @@ class ConflictError(RejectedError):
     @property
     def existing_id(self) -> str | None:
         return existing_id(self.message)
+
+
+class EndpointNotFoundError(HubSpotError, ConfigurationError):
+    """404 for a batch request as a whole: HubSpot serves no such path, so CRMSYNC's
+    API_VERSION or API_BASE_URL is wrong. No row's data is at fault and none is tried."""
 
 
 class PipelineHaltError(HubSpotError):

@@ -11,7 +11,8 @@ from celery import current_app, shared_task
 from django.core.exceptions import ImproperlyConfigured
 
 from . import services
-from .conf import redact_url, validated_settings
+from .conf import validated_settings
+from .settings_rules import redact_url
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +61,16 @@ def release_expired_leases() -> int:
     return services.release_expired_leases()
 
 
+def _publish() -> None:
+    # A connection of its own: the default pool's would retry for broker_connection_timeout
+    # (4 s) and more while the save waits. retry=False: no publish retries either.
+    with current_app.connection_for_write(
+        connect_timeout=BROKER_CONNECT_TIMEOUT_SECONDS,
+        transport_options={"max_retries": 0},
+    ) as connection:
+        sync_pending.apply_async(producer=connection.Producer(), retry=False)
+
+
 def enqueue_sync() -> bool:
     """Nudge a worker to drain; returns whether a task was enqueued. With no broker
     configured (tasks run eagerly) the nudge is skipped: a save or an admin request must
@@ -74,13 +85,7 @@ def enqueue_sync() -> bool:
         logger.debug("crmsync: the Celery broker was unreachable moments ago; not trying")
         return False
     try:
-        # A connection of its own: the default pool's would retry for broker_connection_timeout
-        # (4 s) and more while the save waits. retry=False: no publish retries either.
-        with current_app.connection_for_write(
-            connect_timeout=BROKER_CONNECT_TIMEOUT_SECONDS,
-            transport_options={"max_retries": 0},
-        ) as connection:
-            sync_pending.apply_async(producer=connection.Producer(), retry=False)
+        _publish()
     except Exception as exc:  # the broker is down: the beat schedule will drain the row later
         _broker_down_until = time.monotonic() + BROKER_BACKOFF_SECONDS
         url = redact_url(str(conf.broker_write_url or conf.broker_url))

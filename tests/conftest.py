@@ -59,3 +59,19 @@ def crmsync_settings(hubspot_sandbox: Any) -> Iterator[dict[str, Any]]:
         from crmsync.ratelimit import get_rate_limiter
 
         get_rate_limiter().reset()
+
+
+@pytest.fixture
+def nudges(monkeypatch):
+    """Count sync tasks enqueued, as a broker would receive them (none is published)."""
+    from celery import current_app
+
+    from crmsync import tasks
+
+    sent: list[tuple] = []
+    eager = current_app.conf.task_always_eager
+    current_app.conf.task_always_eager = False
+    monkeypatch.setattr(tasks, "_publish", lambda: sent.append(()))
+    monkeypatch.setattr(tasks, "_broker_down_until", 0.0)
+    yield sent
+    current_app.conf.task_always_eager = eager

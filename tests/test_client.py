@@ -40,12 +40,20 @@ def test_date_versioned_paths(hubspot_sandbox):
     assert any(p["name"] == "email" for p in client.get_properties())
 
 
-def test_missing_token_is_a_configuration_error_outside_the_api_tree():
-    with pytest.raises(exc.ConfigurationError):
-        HubSpotClient(base_url="http://127.0.0.1:1", access_token="")
-    with pytest.raises(exc.ConfigurationError):
-        HubSpotClient(base_url="not a url", access_token="t")
+def test_a_configuration_error_is_outside_the_api_tree():
+    # No retry loop that catches HubSpotError may swallow a bad setting; the settings are
+    # checked once, by crmsync.conf (tests/test_settings.py), before a client is built.
     assert not issubclass(exc.ConfigurationError, exc.HubSpotError)
+    assert issubclass(exc.EndpointNotFoundError, exc.ConfigurationError)
+
+
+def test_a_404_for_the_whole_request_names_the_settings_to_fix(hubspot_sandbox):
+    client = make_client(hubspot_sandbox, api_version="2099-01")
+    with pytest.raises(exc.EndpointNotFoundError) as info:
+        client.batch_create([{"properties": {"email": "a@example.com"}, "associations": []}])
+    assert info.value.status == 404
+    assert "/crm/objects/2099-01/contacts/batch/create" in str(info.value)
+    assert "CRMSYNC['API_VERSION']" in str(info.value)
 
 
 # A module constant, not a local: the test's own frame is part of the traceback it walks.
@@ -68,9 +76,17 @@ def _assert_token_in_no_frame(info: pytest.ExceptionInfo) -> None:
     assert SECRET_TOKEN not in page
 
 
-def test_configuration_error_leaves_the_token_in_no_frame():
-    with pytest.raises(exc.ConfigurationError) as info:
-        HubSpotClient(base_url="not a url", access_token=SECRET_TOKEN)
+def test_a_client_built_from_settings_leaves_the_token_in_no_frame(monkeypatch):
+    from crmsync import runtime
+    from crmsync.conf import CrmSyncSettings
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("environment unreadable")
+
+    monkeypatch.setattr(requests.utils, "get_environ_proxies", broken)
+    conf = CrmSyncSettings(ACCESS_TOKEN=SECRET_TOKEN, API_BASE_URL="http://127.0.0.1:1")
+    with pytest.raises(RuntimeError) as info:
+        runtime.get_client(conf)
     _assert_token_in_no_frame(info)
 
 

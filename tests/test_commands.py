@@ -13,7 +13,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from celery import current_app
@@ -23,10 +22,8 @@ from django.test import override_settings
 from django.utils import timezone
 
 from crmsync import services, tasks
-from crmsync.client import HubSpotClient
 from crmsync.management.commands._base import EXIT_CONFIGURATION, EXIT_NOT_SENT
-from crmsync.management.commands.crmsync_sync import config_failures
-from crmsync.models import Contact, PipelineState, SyncStatus
+from crmsync.models import Contact, PipelineState, SyncBatch, SyncStatus
 from tests.factories import ContactFactory
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -160,28 +157,24 @@ def test_a_rejected_token_is_status_1(crmsync_settings, settings):
 
 
 @pytest.mark.django_db
-def test_every_row_refused_as_misaddressed_is_status_1(crmsync_settings, settings, monkeypatch):
-    # HubSpot answers 404 for a date version it does not serve; the sandbox serves every
-    # YYYY-MM, so this stands in for its answer to CRMSYNC["API_VERSION"] = "2099-01".
-    settings.CRMSYNC = {**crmsync_settings, "API_VERSION": "2099-01"}
-    monkeypatch.setattr(
-        HubSpotClient,
-        "objects_path",
-        lambda self, object_type="contacts": f"/crm/objects/{self.api_version}-unknown/contacts",
-    )
-    ContactFactory.create_batch(3)
+def test_an_api_version_hubspot_does_not_serve_is_status_1_and_costs_no_attempt(
+    crmsync_settings, settings, hubspot_sandbox
+):
+    settings.CRMSYNC = {**crmsync_settings, "API_VERSION": "2099-01"}  # a well-formed date
+    rows = ContactFactory.create_batch(3)
     out, error = sync()
-    assert out.startswith("synced 0, failed 3,")
+    assert out.startswith("synced 0, failed 0,")
     assert error is not None and error.returncode == EXIT_CONFIGURATION
-    assert "all 3 rows failed because HubSpot answered 404" in str(error)
+    assert "has no endpoint POST /crm/objects/2099-01/contacts/batch/create" in str(error)
     assert "CRMSYNC['API_VERSION']" in str(error)
-
-
-@pytest.mark.django_db
-def test_config_failures_uses_the_summarys_count_when_it_has_one():
-    started = timezone.now()
-    assert config_failures(services.RunSummary(), started) == 0  # from history: none
-    assert config_failures(SimpleNamespace(config_failures=4), started) == 4  # type: ignore[arg-type]
+    for row in rows:  # no row's data was at fault: all wait, untouched, for the fix
+        row.refresh_from_db()
+        assert (row.sync_status, row.sync_attempts) == (SyncStatus.PENDING, 0)
+    assert SyncBatch.objects.get().http_status == 404  # one request, kept in history
+    settings.CRMSYNC = crmsync_settings
+    out, error = sync()
+    assert error is None and out.startswith("synced 3,")
+    assert len(hubspot_sandbox.contacts()) == 3
 
 
 # -- the Celery task with a bad setting ------------------------------------------------------

@@ -5,25 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from celery import current_app
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from crmsync import tasks
 from crmsync.models import Contact, SyncStatus
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def nudges(monkeypatch):
-    """Count enqueued sync tasks, as a broker would receive them."""
-    sent: list[tuple] = []
-    eager = current_app.conf.task_always_eager
-    current_app.conf.task_always_eager = False
-    monkeypatch.setattr(tasks.sync_pending, "delay", lambda *a, **k: sent.append(a))
-    yield sent
-    current_app.conf.task_always_eager = eager
 
 
 def make_contact(**state: Any) -> Contact:

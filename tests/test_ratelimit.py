@@ -23,11 +23,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import redis
-from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 from requests.structures import CaseInsensitiveDict
 
 from crmsync.conf import CrmSyncSettings
+from crmsync.exceptions import ConfigurationError
 from crmsync.ratelimit import (
     HEADROOM_FRACTION,
     HEADROOM_MIN_SECONDS,
@@ -627,7 +627,7 @@ def test_settings_with_redis_url_build_the_shared_limiter(prefix: str) -> None:
     ],
 )
 def test_bad_settings_are_configuration_errors(overrides: dict[str, Any]) -> None:
-    with pytest.raises(ImproperlyConfigured):
+    with pytest.raises(ConfigurationError):
         build_rate_limiter(settings_for("", "x", **overrides))
 
 

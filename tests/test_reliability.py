@@ -75,7 +75,12 @@ def test_crash_between_http_and_write_back_is_reconciled(
 def test_unknown_outcome_is_looked_up_before_creating_again(
     crmsync_settings, hubspot_sandbox, fault, settings
 ):
-    settings.CRMSYNC = {**crmsync_settings, "HTTP_TIMEOUT_SECONDS": 1.0, "RETRY_BASE_SECONDS": 60}
+    settings.CRMSYNC = {
+        **crmsync_settings,
+        "HTTP_TIMEOUT_SECONDS": 1.0,
+        "RETRY_BASE_SECONDS": 60,
+        "RETRY_MAX_SECONDS": 600,
+    }
     hubspot_sandbox.configure(**fault)
     rows = ContactFactory.create_batch(5)
     summary = services.sync_pending()
@@ -195,7 +200,7 @@ def test_edits_after_a_lost_answer_reach_the_contact_hubspot_made(
     """The create's answer is lost; then one row's email and another's name change. The
     lookup must find the contacts made from the old values (not create a second one), and
     HubSpot must end up with the new values."""
-    settings.CRMSYNC = {**crmsync_settings, "RETRY_BASE_SECONDS": 60}
+    settings.CRMSYNC = {**crmsync_settings, "RETRY_BASE_SECONDS": 60, "RETRY_MAX_SECONDS": 600}
     a = ContactFactory(email="a@example.com", firstname="Old")
     b = ContactFactory(email="b@example.com", firstname="Old")
     hubspot_sandbox.configure(drop_after_commit_rate=1.0)

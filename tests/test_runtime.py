@@ -185,9 +185,18 @@ def test_the_fork_hook_empties_caches_and_replaces_a_held_lock() -> None:
     assert cache.get("key", object) is after
 
 
-def test_a_failed_build_caches_nothing() -> None:
-    with pytest.raises(Exception, match="access token"):
-        runtime.get_client(settings(ACCESS_TOKEN=""))
+def test_a_failed_build_caches_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from crmsync import client as client_module
+
+    real = client_module.HubSpotClient
+
+    def fail_once(**kwargs: Any) -> Any:
+        monkeypatch.setattr(runtime, "HubSpotClient", real)
+        raise RuntimeError("could not build")
+
+    monkeypatch.setattr(runtime, "HubSpotClient", fail_once)
+    with pytest.raises(RuntimeError, match="could not build"):
+        runtime.get_client(settings())
     assert runtime.get_client(settings()).limiter is not None
 
 

@@ -8,22 +8,11 @@ from celery import current_app
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from crmsync import services, signals, tasks
+from crmsync import services, signals
 from crmsync.models import Contact, SyncStatus
 from tests.factories import ContactFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def nudges(monkeypatch):
-    """Count enqueued sync tasks, as a broker would receive them."""
-    sent: list[tuple] = []
-    eager = current_app.conf.task_always_eager
-    current_app.conf.task_always_eager = False
-    monkeypatch.setattr(tasks.sync_pending, "delay", lambda *a, **k: sent.append(a))
-    yield sent
-    current_app.conf.task_always_eager = eager
 
 
 def test_save_enqueues_once_on_commit(nudges, django_capture_on_commit_callbacks):

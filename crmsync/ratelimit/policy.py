@@ -6,14 +6,14 @@ them. The Lua script repeats the window formula, so a change here is a change th
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from datetime import time as dt_time
 from typing import NamedTuple
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from django.core.exceptions import ImproperlyConfigured
-
-from crmsync.conf import CrmSyncSettings
+from crmsync.conf import CrmSyncSettings, validate
+from crmsync.exceptions import ConfigurationError
 
 # HubSpot counts a request when it arrives; we count it when a slot is taken. Between the
 # two lie queueing, connection reuse or set-up and network jitter, and that delay varies
@@ -96,22 +96,21 @@ class Configured(NamedTuple):
     zone: ZoneInfo
 
 
+_SETTINGS = (
+    "RATE_LIMIT_MAX",
+    "RATE_LIMIT_INTERVAL_SECONDS",
+    "RATE_LIMIT_DAILY",
+    "ACCOUNT_TIME_ZONE",
+)
+
+
 def configured(settings: CrmSyncSettings) -> Configured:
-    """Check the rate-limit settings; bad ones raise ``ImproperlyConfigured``."""
-    if not isinstance(settings.RATE_LIMIT_MAX, int) or settings.RATE_LIMIT_MAX < 1:
-        raise ImproperlyConfigured("CRMSYNC['RATE_LIMIT_MAX'] must be an integer >= 1")
-    if not settings.RATE_LIMIT_INTERVAL_SECONDS > 0:
-        raise ImproperlyConfigured("CRMSYNC['RATE_LIMIT_INTERVAL_SECONDS'] must be > 0")
-    if not isinstance(settings.RATE_LIMIT_DAILY, int) or settings.RATE_LIMIT_DAILY < 0:
-        raise ImproperlyConfigured(
-            "CRMSYNC['RATE_LIMIT_DAILY'] must be an integer >= 0 (0 turns it off)"
-        )
-    try:
-        zone = ZoneInfo(settings.ACCOUNT_TIME_ZONE)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ImproperlyConfigured(
-            f"CRMSYNC['ACCOUNT_TIME_ZONE'] {settings.ACCOUNT_TIME_ZONE!r} is not a known time zone"
-        ) from exc
+    """The rate-limit settings, checked by crmsync's one validator (ConfigurationError)."""
+    problems = [p for p in validate(dataclasses.asdict(settings)) if p.is_error]
+    mine = [p.message for p in problems if p.key in _SETTINGS]
+    if mine:
+        raise ConfigurationError(" ".join(mine))
+    zone = ZoneInfo(settings.ACCOUNT_TIME_ZONE)
     limit = Limit(
         settings.RATE_LIMIT_MAX, max(1, round(settings.RATE_LIMIT_INTERVAL_SECONDS * 1000))
     )

@@ -30,11 +30,16 @@ from .store import Store, now_iso
 JSON_TYPE = "application/json;charset=utf-8"
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
+#: The date versions HubSpot serves (generally available in 2026); any other date in a path
+#: is answered 404, as HubSpot answers a path it does not have.
+API_VERSIONS = ("2026-03", "2026-09")
+_VERSIONS = "|".join(re.escape(v) for v in API_VERSIONS)
 _OBJECTS_RE = re.compile(
-    r"/crm/(?:v3/objects|objects/\d{4}-\d{2})/(contacts|companies)(?:/([^/]+)(?:/([^/]+))?)?/?"
+    rf"/crm/(?:v3/objects|objects/(?:{_VERSIONS}))/(contacts|companies)"
+    r"(?:/([^/]+)(?:/([^/]+))?)?/?"
 )
 _PROPERTIES_RE = re.compile(
-    r"/crm/(?:v3/properties|properties/\d{4}-\d{2})/contacts(?:/([^/]+))?/?"
+    rf"/crm/(?:v3/properties|properties/(?:{_VERSIONS}))/contacts(?:/([^/]+))?/?"
 )
 _CONTROL_PREFIX = "/_sandbox/"
 

@@ -31,11 +31,14 @@ class RunSummary:
     requests: int = 0
     lost_lease: int = 0
     stopped_reason: str = ""
+    #: the run stopped because crmsync is misconfigured (HubSpot has no such endpoint)
+    config_error: str = ""
 
     def add(self, other: RunSummary) -> None:
         for name in ("synced", "failed", "retrying", "held", "batches", "requests", "lost_lease"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.stopped_reason = self.stopped_reason or other.stopped_reason
+        self.config_error = self.config_error or other.config_error
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

@@ -20,8 +20,8 @@ from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from .. import db
-from ..conf import HUBSPOT_MAX_BATCH_INPUTS, CrmSyncSettings, get_settings
-from ..exceptions import ConfigurationError, ConnectionFailedError, PipelineHaltError
+from ..conf import CrmSyncSettings, ensure_valid, validated_settings
+from ..exceptions import ConnectionFailedError, EndpointNotFoundError, PipelineHaltError
 from ..models import Contact, PipelineState, SyncStatus
 from ..ratelimit import DailyLimitExhaustedError, RateLimiterError
 from ..runtime import get_client
@@ -34,18 +34,16 @@ from .plan import plan_batch
 logger = logging.getLogger(__name__)
 
 
-def check_configuration(conf: CrmSyncSettings | None = None) -> None:
-    """Raise ConfigurationError when crmsync cannot talk to HubSpot at all."""
-    conf = conf or get_settings()
-    get_client(conf)  # validates token and URL
-    if not 1 <= conf.BATCH_SIZE <= HUBSPOT_MAX_BATCH_INPUTS:
-        raise ConfigurationError(f"CRMSYNC_BATCH_SIZE must be 1..100, got {conf.BATCH_SIZE}")
+def check_configuration(conf: CrmSyncSettings | None = None) -> CrmSyncSettings:
+    """The settings, checked (``conf.validate``); ConfigurationError when crmsync cannot
+    talk to HubSpot with them."""
+    return ensure_valid(conf) if conf is not None else validated_settings()
 
 
 def probe_connection(conf: CrmSyncSettings | None = None, timeout: float = 5.0) -> None:
     """Raise ConnectionFailedError when HubSpot's host cannot be reached at all (checked
     with a plain TCP connection, so it costs no API request)."""
-    conf = conf or get_settings()
+    conf = conf or validated_settings()
     parts = urlsplit(conf.API_BASE_URL)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
@@ -86,8 +84,7 @@ def release_expired_leases(now: dt.datetime | None = None) -> int:
 
 def sync_pending(max_batches: int | None = None, concurrency: int | None = None) -> RunSummary:
     """Send every due pending contact (or ``max_batches`` batches) and write results back."""
-    conf = get_settings()
-    check_configuration(conf)
+    conf = validated_settings()
     summary = RunSummary()
     try:
         ensure_running()
@@ -147,6 +144,11 @@ def _drain(conf: CrmSyncSettings, budget: _Budget, stop: threading.Event) -> Run
             stop.set()
             summary.stopped_reason = str(exc)
             break
+        except EndpointNotFoundError as exc:
+            stop.set()
+            logger.error("crmsync: not sending: %s", exc)
+            summary.stopped_reason = summary.config_error = str(exc)
+            break
         if part is None:
             break
         summary.add(part)
@@ -158,11 +160,11 @@ def _drain(conf: CrmSyncSettings, budget: _Budget, stop: threading.Event) -> Run
 
 def sync_batch(conf: CrmSyncSettings | None = None) -> RunSummary | None:
     """Claim one batch, send it, write it back. None when nothing was due."""
-    conf = conf or get_settings()
+    conf = conf or validated_settings()
     token = uuid.uuid4()
     now = timezone.now()
     lease_until = now + dt.timedelta(seconds=conf.LEASE_SECONDS)
-    size = min(max(conf.BATCH_SIZE, 1), HUBSPOT_MAX_BATCH_INPUTS)
+    size = conf.BATCH_SIZE  # 1..HUBSPOT_MAX_BATCH_INPUTS, as validated
     with transaction.atomic():
         rows = db.claim(token, size, now, lease_until)
     if not rows:
@@ -177,6 +179,9 @@ def sync_batch(conf: CrmSyncSettings | None = None) -> RunSummary | None:
             f"{exc}. Fix the token or its scopes, then resume "
             "(manage.py crmsync_resume or the admin).",
         )
+        raise
+    except EndpointNotFoundError:
+        writeback.write_back(batch)  # every row back to the queue, no attempt counted
         raise
     except DailyLimitExhaustedError as exc:
         writeback.write_back(batch)

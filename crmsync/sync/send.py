@@ -18,6 +18,7 @@ from django.utils import timezone
 from ..client import BatchResponse
 from ..exceptions import (
     ConflictError,
+    EndpointNotFoundError,
     HubSpotError,
     OutcomeUnknownError,
     PipelineHaltError,
@@ -235,8 +236,8 @@ def request_failed(
 ) -> None:
     """No usable answer for the whole request: stop everything (401, 403, the daily
     limit), or decide every row it carried (retry later, or look up before creating)."""
-    if isinstance(error, PipelineHaltError):
-        raise error
+    if isinstance(error, PipelineHaltError | EndpointNotFoundError):
+        raise error  # no request will succeed: the run stops, rows untouched
     if isinstance(error, RateLimitedError) and error.is_daily:
         raise DailyLimitExhaustedError(pipeline.exhaust_daily(batch.conf))
     if isinstance(error, OutcomeUnknownError):

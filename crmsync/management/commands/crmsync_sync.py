@@ -9,11 +9,9 @@ sent now: sending is paused (daily limit, an operator) or the shared rate limite
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils import timezone
 
 from crmsync import services
 from crmsync.exceptions import ConnectionFailedError
@@ -24,7 +22,7 @@ from crmsync.management.commands._base import (
     one_line,
     or_command_error,
 )
-from crmsync.models import PipelineState, SyncAttempt, SyncBatch
+from crmsync.models import PipelineState
 
 
 class Command(BaseCommand):
@@ -54,7 +52,6 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         checked_settings()
-        started = timezone.now()
         try:
             summary = or_command_error(
                 lambda: self.run(options["max_batches"], options["concurrency"])
@@ -71,40 +68,17 @@ class Command(BaseCommand):
             )
             why = " ".join(state.message.split()) or state.get_reason_display()
             raise CommandError(f"sending is paused: {why}", returncode=code)
+        if summary.config_error:
+            raise CommandError(
+                " ".join(summary.config_error.split()), returncode=EXIT_CONFIGURATION
+            )
         if summary.stopped_reason:
             raise CommandError(f"stopped: {summary.stopped_reason}", returncode=EXIT_NOT_SENT)
-        misaddressed = config_failures(summary, started)
-        if summary.failed and misaddressed >= summary.failed and not summary.synced:
-            raise CommandError(
-                f"all {summary.failed} rows failed because HubSpot answered 404 for the "
-                "endpoint itself: check CRMSYNC['API_VERSION'] and CRMSYNC['API_BASE_URL']",
-                returncode=EXIT_CONFIGURATION,
-            )
 
     @staticmethod
     def run(max_batches: int | None, concurrency: int | None) -> services.RunSummary:
-        services.check_configuration()
         services.probe_connection()
         return services.sync_pending(max_batches=max_batches, concurrency=concurrency)
-
-
-def config_failures(summary: services.RunSummary, started: dt.datetime) -> int:
-    """Rows this run failed for a configuration reason rather than their own data.
-
-    Uses ``RunSummary.config_failures`` once the service layer counts it; until then, counts
-    this process's failed attempts since ``started`` whose request HubSpot answered with 404
-    on batch/create or batch/read, which never happens for a row's data (only an update can
-    meet a contact that is gone)."""
-    counted = getattr(summary, "config_failures", None)
-    if counted is not None:
-        return int(counted)
-    return SyncAttempt.objects.filter(
-        created_at__gte=started,
-        outcome=SyncAttempt.Outcome.FAILED,
-        batch__worker=services.WORKER_NAME,
-        batch__http_status=404,
-        batch__endpoint__in=[SyncBatch.Endpoint.CREATE, SyncBatch.Endpoint.READ],
-    ).count()
 
 
 def format_summary(summary: services.RunSummary) -> str:
