@@ -25,12 +25,11 @@ from typing import Any
 
 from django.conf import settings as django_settings
 
+from . import hubspot
 from .exceptions import ConfigurationError
 from .settings_rules import IDS, RULES, WARNING, Problem, type_problem
 
-HUBSPOT_API_BASE_URL = "https://api.hubapi.com"
-#: HubSpot takes at most this many inputs in one batch request.
-HUBSPOT_MAX_BATCH_INPUTS = 100
+HUBSPOT_API_BASE_URL = hubspot.API_BASE_URL
 
 
 @dataclass(frozen=True)
@@ -45,7 +44,7 @@ class CrmSyncSettings:
     #: /crm/objects/2026-03/... (the v3 paths lose support in September 2027).
     API_VERSION: str = "v3"
     #: Inputs per batch request; HubSpot's maximum is 100.
-    BATCH_SIZE: int = 100
+    BATCH_SIZE: int = hubspot.MAX_BATCH_INPUTS
     #: Connect and read timeout of every HTTP call.
     HTTP_TIMEOUT_SECONDS: float = 30.0
     #: Failed attempts (5xx, 423, connection errors...) before a row is failed for good.

@@ -338,7 +338,6 @@ class SyncAttempt(models.Model):
         RETRY = "retry", _("Will retry")
         UNKNOWN = "unknown", _("Outcome unknown")
         HELD = "held", _("Held")
-        SUPERSEDED = "superseded", _("Edited meanwhile; sent again")
 
     created_at = models.DateTimeField(default=timezone.now)
     batch = models.ForeignKey(

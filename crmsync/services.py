@@ -38,18 +38,12 @@ __all__ = [
     "pause_pipeline",
     "pipeline_state",
     "probe_connection",
-    "queue_contacts",
     "release_expired_leases",
     "release_held",
     "resume_pipeline",
     "sync_batch",
     "sync_pending",
 ]
-
-
-def queue_contacts(contact_ids: Iterable[int]) -> int:
-    """Mark contacts pending and due now (admin "Queue for sync")."""
-    return Contact.objects.filter(pk__in=list(contact_ids)).queue_for_sync()
 
 
 def release_held(contact_ids: Iterable[int]) -> int:

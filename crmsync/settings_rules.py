@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from .hubspot import MAX_BATCH_INPUTS
+
 ERROR = "error"
 WARNING = "warning"
 
@@ -99,12 +101,13 @@ def _positive(kind: str, name: str) -> Rule:
 @_rule
 def _batch_size(values: dict[str, Any]) -> list[Problem]:
     size = values.get("BATCH_SIZE")
-    if size is None or 1 <= size <= 100:
+    if size is None or 1 <= size <= MAX_BATCH_INPUTS:
         return []
     return _error(
         "batch_size",
         "BATCH_SIZE",
-        f"CRMSYNC['BATCH_SIZE'] must be between 1 and 100 (HubSpot's maximum), got {size!r}.",
+        f"CRMSYNC['BATCH_SIZE'] must be between 1 and {MAX_BATCH_INPUTS} (HubSpot's maximum), "
+        f"got {size!r}.",
     )
 
 

@@ -15,8 +15,8 @@ from django.utils import timezone
 
 from .. import db
 from ..client import BatchResponse, encode, read_by_email_body
-from ..conf import HUBSPOT_MAX_BATCH_INPUTS
 from ..exceptions import HubSpotError
+from ..hubspot import MAX_BATCH_INPUTS
 from ..mapping import error_message
 from ..models import SyncBatch
 from ..ratelimit import RateLimiterError
@@ -130,7 +130,7 @@ def read_by_email(
     """Look contacts up by email (batch/read, not search: search lags writes), at most 100
     emails a request. Returns what was found, the last request's record and its error."""
     unique = sorted({e.strip().lower() for e in emails if e.strip()})
-    size = HUBSPOT_MAX_BATCH_INPUTS
+    size = MAX_BATCH_INPUTS
     found: dict[str, str] = {}
     for chunk in [unique[i : i + size] for i in range(0, len(unique), size)] or [[]]:
         record, response, error = call(

@@ -164,7 +164,7 @@ def sync_batch(conf: CrmSyncSettings | None = None) -> RunSummary | None:
     token = uuid.uuid4()
     now = timezone.now()
     lease_until = now + dt.timedelta(seconds=conf.LEASE_SECONDS)
-    size = conf.BATCH_SIZE  # 1..HUBSPOT_MAX_BATCH_INPUTS, as validated
+    size = conf.BATCH_SIZE  # 1..hubspot.MAX_BATCH_INPUTS, as validated
     with transaction.atomic():
         rows = db.claim(token, size, now, lease_until)
     if not rows:
