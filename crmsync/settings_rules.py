@@ -20,7 +20,7 @@ from .hubspot import MAX_BATCH_INPUTS
 ERROR = "error"
 WARNING = "warning"
 
-#: Check ids, kept stable: E001..E006, W001 and W002 mean what they always meant.
+#: Check ids, kept stable: an id always means what it first meant (README, "Settings").
 IDS = {
     "not_a_dict": "crmsync.E001",
     "batch_size": "crmsync.E002",
@@ -254,6 +254,8 @@ def _token(values: dict[str, Any]) -> list[Problem]:
             "ACCESS_TOKEN",
             "No HubSpot access token: CRMSYNC['ACCESS_TOKEN'] is empty.",
             level=WARNING,
+            hint="Set CRMSYNC['ACCESS_TOKEN'] to a service key or private-app token with the "
+            "crm.objects.contacts.read and .write scopes; nothing is sent without one.",
         )
     ]
 

@@ -33,14 +33,10 @@ def test_configuration_error_is_djangos_improperly_configured_and_no_hubspot_err
 
 def test_the_defaults_with_a_token_have_no_problem():
     assert validate(OK) == []
-    assert validate({}) == [
-        conf.Problem(
-            "crmsync.W002",
-            "ACCESS_TOKEN",
-            "No HubSpot access token: CRMSYNC['ACCESS_TOKEN'] is empty.",
-            level=conf.WARNING,
-        )
-    ]
+    [problem] = validate({})
+    assert (problem.id, problem.key, problem.level) == ("crmsync.W002", "ACCESS_TOKEN", "warning")
+    assert problem.message == "No HubSpot access token: CRMSYNC['ACCESS_TOKEN'] is empty."
+    assert "CRMSYNC['ACCESS_TOKEN']" in problem.hint and problem.blocks_sending
 
 
 @pytest.mark.parametrize(
