@@ -46,9 +46,8 @@ def _build_client(conf: CrmSyncSettings) -> HubSpotClient:
 
 def get_client(conf: CrmSyncSettings | None = None) -> HubSpotClient:
     """This process's client for ``conf`` (default: the settings now): one session, its
-    connections kept alive, shared by the process's threads.
-
-    Raises ``ConfigurationError`` for a missing token or a bad URL (nothing is cached then).
+    connections kept alive, shared by the process's threads. The settings are not checked
+    here: the service layer validates them (``conf.validated_settings``) before it asks.
     """
     conf = conf or get_settings()
     return _clients.get(conf, lambda: _build_client(conf))

@@ -11,7 +11,6 @@ from celery import current_app, shared_task
 from django.core.exceptions import ImproperlyConfigured
 
 from . import services
-from .conf import validated_settings
 from .settings_rules import redact_url
 
 logger = logging.getLogger(__name__)
@@ -37,14 +36,16 @@ def sync_pending(max_batches: int | None = None) -> dict[str, Any]:
     With a bad setting it logs the problem once per process and returns: raising would only
     print the same traceback on every beat tick, and no retry can fix a setting."""
     try:
-        validated_settings()
         summary = services.sync_pending(max_batches=max_batches)
     except ImproperlyConfigured as exc:  # crmsync's ConfigurationError is one too
         message = " ".join(str(exc).split())
         _report_once(message)
         return services.RunSummary(stopped_reason=f"configuration: {message}").as_dict()
-    with _reported_lock:
-        _reported_problems.clear()
+    if summary.config_error:  # HubSpot has no such endpoint: the settings are wrong too
+        _report_once(" ".join(summary.config_error.split()))
+    else:
+        with _reported_lock:
+            _reported_problems.clear()
     return summary.as_dict()
 
 

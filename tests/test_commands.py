@@ -205,6 +205,21 @@ def test_the_task_logs_a_bad_setting_once_and_returns(fresh_task_reports, caplog
 
 
 @pytest.mark.django_db
+def test_the_task_logs_an_endpoint_hubspot_lacks_once(
+    fresh_task_reports, crmsync_settings, settings, caplog
+):
+    settings.CRMSYNC = {**crmsync_settings, "API_VERSION": "2099-01"}
+    ContactFactory.create_batch(2)
+    caplog.set_level(logging.DEBUG, logger="crmsync")
+    first = tasks.sync_pending()
+    second = tasks.sync_pending()  # the next beat tick: one request, no second ERROR
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "CRMSYNC['API_VERSION']" in errors[0].getMessage()
+    assert first["config_error"] and second["config_error"]
+    assert Contact.objects.filter(sync_status=SyncStatus.PENDING, sync_attempts=0).count() == 2
+
+
+@pytest.mark.django_db
 def test_the_task_reports_djangos_improperly_configured_from_deeper_down(
     fresh_task_reports, caplog, monkeypatch
 ):

@@ -145,9 +145,9 @@ def _drain(conf: CrmSyncSettings, budget: _Budget, stop: threading.Event) -> Run
             summary.stopped_reason = str(exc)
             break
         except EndpointNotFoundError as exc:
+            # The caller reports it: the command exits 1, the task logs it once.
             stop.set()
-            logger.error("crmsync: not sending: %s", exc)
-            summary.stopped_reason = summary.config_error = str(exc)
+            summary.stopped_reason = summary.config_error = exc.message  # no correlation id
             break
         if part is None:
             break
