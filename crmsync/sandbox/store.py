@@ -39,6 +39,7 @@ def now_iso() -> str:
 class Contact:
     __slots__ = (
         "archived",
+        "archived_at",
         "associations",
         "created_at",
         "id",
@@ -53,6 +54,7 @@ class Contact:
         self.created_at = stamp
         self.updated_at = stamp
         self.archived = False
+        self.archived_at: str | None = None
         #: The one association store: company id -> HUBSPOT_DEFINED type ids, in the order the
         #: companies were first associated. Kept while the contact is archived (HubSpot
         #: restores them with the record) but not served for an archived contact.
@@ -78,13 +80,16 @@ class Contact:
             properties = {name: stored.get(name) for name in names}
             for name in ALWAYS_RETURNED:
                 properties[name] = stored.get(name)
-        return {
+        out = {
             "id": self.id,
             "properties": properties,
             "createdAt": self.created_at,
             "updatedAt": self.updated_at,
             "archived": self.archived,
         }
+        if self.archived_at is not None:
+            out["archivedAt"] = self.archived_at
+        return out
 
     def to_record(self) -> dict[str, Any]:
         """Everything stored, for inspection (adds ``associations`` in the shape of a
@@ -230,6 +235,7 @@ class Store:
 
     def archive(self, contact: Contact, stamp: str) -> None:
         contact.archived = True
+        contact.archived_at = stamp
         contact.updated_at = stamp
         email = contact.properties.get("email")
         if email and self.by_email.get(email) == contact.id:

@@ -88,6 +88,8 @@ def simple_public_object_problems(result: Any, where: str = "result") -> Problem
                 problems.append(f"{where}.properties.{name} must be a string, not {value!r}")
     if "archived" in result and not isinstance(result["archived"], bool):
         problems.append(f"{where}.archived must be a boolean when present")
+    if "archivedAt" in result and not isinstance(result["archivedAt"], str):
+        problems.append(f"{where}.archivedAt must be a string when present")
     return problems
 
 
