@@ -13,11 +13,12 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
+from .associations import AssociationsApi
 from .config import ConfigError, SandboxConfig
 from .contacts import ContactsApi
 from .errors import CONFLICT, OBJECT_NOT_FOUND, VALIDATION_ERROR, ApiError
@@ -41,12 +42,38 @@ _OBJECTS_RE = re.compile(
 _PROPERTIES_RE = re.compile(
     rf"/crm/(?:v3/properties|properties/(?:{_VERSIONS}))/contacts(?:/([^/]+))?/?"
 )
+#: Associations v4 (also date-versioned): the sandbox holds contacts -> companies only.
+_ASSOCIATIONS_RE = re.compile(
+    rf"/crm/(?:v4/associations|associations/(?:{_VERSIONS}))/([^/]+)/([^/]+)"
+    r"/(batch/create|batch/associate/default|batch/archive|batch/read|labels)/?"
+)
+_FROM_CONTACTS = frozenset(("contacts", "contact", "0-1"))
+_TO_COMPANIES = frozenset(("companies", "company", "0-2"))
+#: (method, action of the path) -> endpoint name, for stats and fault_endpoints.
+_ASSOCIATION_ENDPOINTS = {
+    ("POST", "batch/create"): "assoc_create",
+    ("POST", "batch/associate/default"): "assoc_default",
+    ("POST", "batch/archive"): "assoc_archive",
+    ("POST", "batch/read"): "assoc_read",
+    ("GET", "labels"): "assoc_labels",
+}
 _CONTROL_PREFIX = "/_sandbox/"
 
 _WRITE_SCOPE = "crm.objects.contacts.write"
 _READ_SCOPE = "crm.objects.contacts.read"
 _BATCH_ENDPOINTS = frozenset(("create", "update", "upsert", "read", "archive"))
-_WRITE_ENDPOINTS = frozenset(("create", "update", "upsert", "archive", "properties.create"))
+_WRITE_ENDPOINTS = frozenset(
+    (
+        "create",
+        "update",
+        "upsert",
+        "archive",
+        "properties.create",
+        "assoc_create",
+        "assoc_default",
+        "assoc_archive",
+    )
+)
 
 _AUTH_MESSAGE = (
     "Authentication credentials not found. This API supports OAuth 2.0 authentication and you "
@@ -100,6 +127,7 @@ class SandboxApp:
         self.faults = FaultInjector(config.seed)
         self.stats = Stats()
         self.contacts_api = ContactsApi(self.store, self.stats, self.faults.shuffle)
+        self.associations_api = AssociationsApi(self.store, self.stats, self.faults.shuffle)
         self.store.reset(config.custom_properties, config.companies)
 
     # --- configuration and inspection -----------------------------------------------------
@@ -133,6 +161,26 @@ class SandboxApp:
     def contacts(self) -> list[dict[str, Any]]:
         with self.store.lock:
             return [c.to_record() for c in self.store.contacts.values()]
+
+    def archived_contacts(self) -> list[dict[str, Any]]:
+        with self.store.lock:
+            return [c.to_record() for c in self.store.contacts.values() if c.archived]
+
+    def association_types(self, contact_id: str) -> dict[str, list[int]]:
+        with self.store.lock:
+            contact = self.store.contacts.get(str(contact_id))
+            if contact is None:
+                raise KeyError(f"no contact {contact_id}")
+            return {company: sorted(types) for company, types in contact.associations.items()}
+
+    def associate(self, contact_id: str, company_id: str, type_ids: Iterable[int]) -> None:
+        with self.store.lock:
+            contact = self.store.contacts.get(str(contact_id))
+            if contact is None:
+                raise KeyError(f"no contact {contact_id}")
+            if str(company_id) not in self.store.companies:
+                raise KeyError(f"no company {company_id}")
+            contact.associate(str(company_id), type_ids)
 
     def contact_by_email(self, email: str) -> dict[str, Any] | None:
         with self.store.lock:
@@ -297,6 +345,22 @@ class SandboxApp:
             elif method == "GET" and first and second is None:
                 return "companies.get", lambda _p, _c: self._get_company(first)
             return "unknown", _not_found(method, path)
+        match = _ASSOCIATIONS_RE.fullmatch(path)
+        if match:
+            from_type, to_type, action = match.groups()
+            endpoint = _ASSOCIATION_ENDPOINTS.get((method, action))
+            if endpoint is None or from_type not in _FROM_CONTACTS or to_type not in _TO_COMPANIES:
+                return "unknown", _not_found(method, path)
+            assoc = self.associations_api
+            if endpoint == "assoc_labels":
+                return endpoint, lambda _p, _c: assoc.labels()
+            handlers: dict[str, Handler] = {
+                "assoc_create": assoc.create,
+                "assoc_default": assoc.associate_default,
+                "assoc_archive": assoc.archive,
+                "assoc_read": assoc.read,
+            }
+            return endpoint, handlers[endpoint]
         match = _PROPERTIES_RE.fullmatch(path)
         if match:
             name = match.group(1)
@@ -407,6 +471,11 @@ _SCOPED_ENDPOINTS = frozenset(
         "properties.list",
         "properties.get",
         "properties.create",
+        "assoc_create",
+        "assoc_default",
+        "assoc_archive",
+        "assoc_read",
+        "assoc_labels",
     )
 )
 

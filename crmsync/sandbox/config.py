@@ -11,7 +11,20 @@ from typing import Any
 
 CONFLICT_MODES = ("per_input", "batch")
 #: Endpoint names that faults can apply to (see ``SandboxConfig.fault_endpoints``).
-FAULTABLE_ENDPOINTS = ("create", "update", "upsert", "read", "archive", "get", "search")
+FAULTABLE_ENDPOINTS = (
+    "create",
+    "update",
+    "upsert",
+    "read",
+    "archive",
+    "get",
+    "search",
+    "assoc_create",
+    "assoc_default",
+    "assoc_archive",
+    "assoc_read",
+    "assoc_labels",
+)
 
 DEFAULT_COMPANIES: tuple[tuple[str, str], ...] = (
     ("9001", "Acme Corporation"),
@@ -52,7 +65,7 @@ class SandboxConfig:
     #: With trace ids, an existing email is a per-input 207 error ("per_input") or fails the
     #: whole batch with 409 ("batch"). Without trace ids it always fails the whole batch.
     conflict_mode: str = "per_input"
-    #: Answer 403 MISSING_SCOPES to every contacts call.
+    #: Answer 403 MISSING_SCOPES to every contacts, properties and associations call.
     missing_scopes: bool = False
     #: Fault rates, each 0..1, drawn from its own seeded generator.
     fault_5xx_rate: float = 0.0

@@ -42,14 +42,15 @@ Shuffle = Callable[[list[Any]], None]
 Json = dict[str, Any]
 
 
-def _batch_inputs(payload: Any) -> list[Any]:
+def batch_inputs(payload: Any, limit: int = MAX_BATCH_INPUTS) -> list[Any]:
+    """The ``inputs`` of a batch body, each an object, at most ``limit`` of them (else 400)."""
     if not isinstance(payload, dict) or not isinstance(payload.get("inputs"), list):
         raise ApiError(400, "Invalid input JSON: the body must be an object with a list of inputs.")
     inputs: list[Any] = payload["inputs"]
-    if len(inputs) > MAX_BATCH_INPUTS:
+    if len(inputs) > limit:
         raise ApiError(
             400,
-            f"The maximum number of inputs supported in a batch is {MAX_BATCH_INPUTS}. "
+            f"The maximum number of inputs supported in a batch is {limit}. "
             f"{len(inputs)} inputs were provided.",
         )
     for item in inputs:
@@ -206,7 +207,7 @@ class ContactsApi:
 
     def create(self, payload: Any, config: SandboxConfig) -> tuple[int, Json]:
         started = now_iso()
-        inputs = _batch_inputs(payload)
+        inputs = batch_inputs(payload)
         traces, multi = _trace_ids(inputs, config)
         defs = self.store.properties
         prepared: list[Any] = []
@@ -253,8 +254,11 @@ class ContactsApi:
                     continue
                 contact_id, properties, associations = outcome
                 contact = insert(contact_id, properties, stamp)
-                if associations:
-                    contact.associations = associations
+                for association in associations or ():
+                    contact.associate(
+                        association["to"]["id"],
+                        (t["associationTypeId"] for t in association["types"]),
+                    )
                 if lag:
                     store.mark_visible(contact, lag)
                 result = contact.to_api()
@@ -268,7 +272,7 @@ class ContactsApi:
 
     def update(self, payload: Any, config: SandboxConfig) -> tuple[int, Json]:
         started = now_iso()
-        inputs = _batch_inputs(payload)
+        inputs = batch_inputs(payload)
         traces, multi = _trace_ids(inputs, config)
         default_id_property = payload.get("idProperty")
         keys: list[tuple[str, str | None]] = []
@@ -337,7 +341,7 @@ class ContactsApi:
 
     def upsert(self, payload: Any, config: SandboxConfig) -> tuple[int, Json]:
         started = now_iso()
-        inputs = _batch_inputs(payload)
+        inputs = batch_inputs(payload)
         traces, multi = _trace_ids(inputs, config)
         default_id_property = payload.get("idProperty")
         defs = self.store.properties
@@ -414,7 +418,7 @@ class ContactsApi:
 
     def read(self, payload: Any, config: SandboxConfig) -> tuple[int, Json]:
         started = now_iso()
-        inputs = _batch_inputs(payload)
+        inputs = batch_inputs(payload)
         id_property = payload.get("idProperty")
         if id_property not in (None, "hs_object_id", "email"):
             raise ApiError(400, f"idProperty {id_property} is not a unique property of contacts.")
@@ -458,7 +462,7 @@ class ContactsApi:
         return self._answer(config, results, errors, started, 200)
 
     def archive(self, payload: Any, config: SandboxConfig) -> tuple[int, Json | None]:
-        inputs = _batch_inputs(payload)
+        inputs = batch_inputs(payload)
         archived = 0
         with self.store.lock:
             stamp = now_iso()

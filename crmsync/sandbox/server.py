@@ -252,6 +252,24 @@ class SandboxServer:
         """Every stored record, archived ones included (``archived: true``)."""
         return self.app.contacts()
 
+    def archived_contacts(self) -> list[dict[str, Any]]:
+        """The archived records only (``batch/archive``): HubSpot keeps them for 90 days."""
+        return self.app.archived_contacts()
+
+    def associations(self, contact_id: str) -> list[str]:
+        """The ids of the companies the contact is associated with (any type), in the order
+        they were first associated; archived contacts keep theirs. KeyError if no such id."""
+        return list(self.app.association_types(contact_id))
+
+    def association_types(self, contact_id: str) -> dict[str, list[int]]:
+        """Company id -> association type ids (279 unlabeled, 1 primary) of one contact."""
+        return self.app.association_types(contact_id)
+
+    def associate(self, contact_id: str, company_id: str, *type_ids: int) -> None:
+        """Associate directly (no rate limit), as v4 batch/create would; 279 when no type is
+        given. KeyError for an unknown contact or company."""
+        self.app.associate(contact_id, company_id, type_ids or (279,))
+
     def contact_by_email(self, email: str) -> dict[str, Any] | None:
         """The active contact whose primary email is ``email`` (any case), or None."""
         return self.app.contact_by_email(email)

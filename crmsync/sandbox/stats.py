@@ -53,6 +53,8 @@ class Stats:
                 "records_created": self._records["created"],
                 "records_updated": self._records["updated"],
                 "records_archived": self._records["archived"],
+                "associations_created": self._records["associations_created"],
+                "associations_archived": self._records["associations_archived"],
                 "faults_total": sum(self._faults.values()),
                 "faults": dict(self._faults),
             }

@@ -27,6 +27,9 @@ DEFAULT_READ_PROPERTIES = (
 )
 #: Properties HubSpot always returns on top of those asked for.
 ALWAYS_RETURNED = ("createdate", "hs_object_id", "lastmodifieddate")
+#: HubSpot-defined contact -> company association types: unlabeled, and "Primary".
+UNLABELED_TYPE_ID = 279
+PRIMARY_TYPE_ID = 1
 
 
 def now_iso() -> str:
@@ -36,6 +39,7 @@ def now_iso() -> str:
 class Contact:
     __slots__ = (
         "archived",
+        "archived_at",
         "associations",
         "created_at",
         "id",
@@ -50,7 +54,11 @@ class Contact:
         self.created_at = stamp
         self.updated_at = stamp
         self.archived = False
-        self.associations: list[dict[str, Any]] = []
+        self.archived_at: str | None = None
+        #: The one association store: company id -> HUBSPOT_DEFINED type ids, in the order the
+        #: companies were first associated. Kept while the contact is archived (HubSpot
+        #: restores them with the record) but not served for an archived contact.
+        self.associations: dict[str, set[int]] = {}
         #: Monotonic time from which search sees this version of the record.
         self.search_visible_at = 0.0
 
@@ -72,19 +80,50 @@ class Contact:
             properties = {name: stored.get(name) for name in names}
             for name in ALWAYS_RETURNED:
                 properties[name] = stored.get(name)
-        return {
+        out = {
             "id": self.id,
             "properties": properties,
             "createdAt": self.created_at,
             "updatedAt": self.updated_at,
             "archived": self.archived,
         }
+        if self.archived_at is not None:
+            out["archivedAt"] = self.archived_at
+        return out
 
     def to_record(self) -> dict[str, Any]:
-        """Everything stored, for inspection (adds ``associations``)."""
+        """Everything stored, for inspection (adds ``associations`` in the shape of a
+        batch/create input's)."""
         record = self.to_api()
-        record["associations"] = [dict(a) for a in self.associations]
+        record["associations"] = [
+            {
+                "to": {"id": company_id},
+                "types": [
+                    {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}
+                    for type_id in sorted(type_ids)
+                ],
+            }
+            for company_id, type_ids in self.associations.items()
+        ]
         return record
+
+    def associate(self, company_id: str, type_ids: Iterable[int]) -> None:
+        """Add association types to a company (callers hold the store's lock).
+
+        Every labeled association comes with the unlabeled one, as in HubSpot, and a contact
+        has at most one primary company: a new primary demotes the old one to unlabeled.
+        """
+        wanted = set(type_ids)
+        wanted.add(UNLABELED_TYPE_ID)
+        if PRIMARY_TYPE_ID in wanted:
+            for other_id, other_types in self.associations.items():
+                if other_id != company_id:
+                    other_types.discard(PRIMARY_TYPE_ID)
+        self.associations.setdefault(company_id, set()).update(wanted)
+
+    def dissociate(self, company_id: str) -> bool:
+        """Remove every association with a company; False when there was none."""
+        return self.associations.pop(company_id, None) is not None
 
 
 class Store:
@@ -196,6 +235,7 @@ class Store:
 
     def archive(self, contact: Contact, stamp: str) -> None:
         contact.archived = True
+        contact.archived_at = stamp
         contact.updated_at = stamp
         email = contact.properties.get("email")
         if email and self.by_email.get(email) == contact.id:

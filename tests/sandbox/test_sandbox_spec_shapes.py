@@ -115,3 +115,28 @@ def test_whole_batch_failures_conform(api, hubspot_sandbox):
     for response, status in ((invalid, 400), (conflict, 409), (too_many, 400)):
         assert response.status_code == status
         assert error_body_problems(response.json()) == []
+
+
+def test_the_association_checkers_catch_wrong_shapes():
+    from spec_shapes import (
+        association_batch_problems,
+        association_multi_with_label_problems,
+        labels_between_object_pair_problems,
+        public_default_association_problems,
+    )
+
+    pair = {"fromObjectTypeId": "0-1", "fromObjectId": 1, "toObjectTypeId": "0-2", "toObjectId": 2}
+    assert labels_between_object_pair_problems({**pair, "labels": []}) == []
+    assert labels_between_object_pair_problems(pair) == ["result.labels must be a list of strings"]
+    assert labels_between_object_pair_problems({**pair, "labels": [], "toObjectId": True})
+    default = {"from": {"id": "1"}, "to": {"id": "2"}, "associationSpec": {}}
+    assert len(public_default_association_problems(default)) == 2
+    multi = {"from": {"id": "1"}, "to": [{"toObjectId": 2, "associationTypes": [{"typeId": 1}]}]}
+    assert len(association_multi_with_label_problems(multi)) == 2  # category, label
+    body = {"status": "COMPLETE", "results": [], "startedAt": "x", "completedAt": "y"}
+    assert association_batch_problems(body, 201, labels_between_object_pair_problems) == []
+    assert association_batch_problems(body, 207, labels_between_object_pair_problems) == [
+        "a 207 needs a non-empty errors list"
+    ]
+    with_errors = {**body, "errors": [{"status": "error"}], "numErrors": 1}
+    assert association_batch_problems(with_errors, 207, labels_between_object_pair_problems)
