@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest serve bench bench-throughput chaos clean
+.PHONY: demo test lint typecheck pytest serve bench bench-throughput chaos mutation clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -58,5 +58,15 @@ bench-throughput: $(STAMP)
 chaos: $(STAMP)
 	$(BIN)/python -m bench.chaos
 
+# Mutation testing (mutmut; not part of `make test`): each module's mutants against
+# tests/test_{matching,outcomes,mapping,writeback}.py, then its score; crmsync/db.py also gets
+# the hand-made SQL mutations of bench/mutate_sql.py. db.py needs PostgreSQL:
+#   DATABASE_URL=postgres://postgres@127.0.0.1:5432/crmsync make mutation [MODULE=crmsync/db.py]
+# MODULE: one of crmsync/sync/matching.py crmsync/sync/outcomes.py crmsync/mapping.py
+# crmsync/db.py (default: each in turn). MUTATION_JOBS: mutants run at once (default 1).
+MUTATION_JOBS ?= 1
+mutation: $(STAMP)
+	$(BIN)/python -m bench.mutation --jobs $(MUTATION_JOBS) $(MODULE)
+
 clean:
-	rm -rf $(VENV) db.sqlite3 .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) db.sqlite3 .mypy_cache .ruff_cache .pytest_cache mutants

@@ -78,7 +78,7 @@ def _decimal_text(value: float | Decimal, name: str) -> str:
     text = format(value, "f")
     if "." in text:
         text = text.rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
+    return "0" if text == "-0" else text
 
 
 def _date_text(value: dt.date) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from decimal import Decimal
 
 import pytest
@@ -12,6 +13,7 @@ from crmsync.mapping import (
     MappingError,
     build_associations,
     build_properties,
+    error_message,
     error_trace_ids,
     to_hubspot_value,
 )
@@ -27,6 +29,10 @@ from crmsync.mapping import (
         (["chocolate", "strawberry"], "chocolate;strawberry"),
         (("a", "b"), "a;b"),
         ({"b", "a"}, "a;b"),
+        (["b", "a"], "b;a"),  # a list keeps its order; only a set is sorted
+        ({10, 2}, "10;2"),  # sorted as text
+        (["a", ""], "a;"),
+        ("x" * 65_536, "x" * 65_536),  # exactly HubSpot's limit
         (Decimal("1E+3"), "1000"),
         (Decimal("12.500"), "12.5"),
         (1e-7, "0.0000001"),
@@ -128,3 +134,148 @@ def test_error_trace_ids_accept_list_or_string():
     assert error_trace_ids({"context": {"objectWriteTraceId": ["a", "b"]}}) == ["a", "b"]
     assert error_trace_ids({"context": {"objectWriteTraceId": "a"}}) == ["a"]
     assert error_trace_ids({}) == []
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (float("nan"), "notes: nan is not a number HubSpot can store"),
+        (Decimal("Infinity"), "notes: Decimal('Infinity') is not a number HubSpot can store"),
+        ({"a": 1}, "notes: cannot send a value of type dict to HubSpot"),
+        ("x" * 65_537, "notes: value is 65,537 characters; HubSpot allows at most 65,536"),
+        (["x" * 40_000, "y" * 40_000],
+         "notes: value is 80,001 characters; HubSpot allows at most 65,536"),
+        ("bell\x07", "notes: contains control character U+0007 at position 4"),
+        (["a;b"], "notes: option 'a;b' contains ';', HubSpot's separator"),
+        ([["nested"]], "notes: a multi-value list may hold only plain values"),
+        ([float("nan")], "notes: nan is not a number HubSpot can store"),
+    ],
+)  # fmt: skip
+def test_unconvertible_values_exact_messages(value, message):
+    with pytest.raises(MappingError) as info:
+        to_hubspot_value(value, "notes")
+    assert str(info.value) == message
+
+
+def test_a_value_without_a_name_is_called_value():
+    with pytest.raises(MappingError) as info:
+        to_hubspot_value([object()])
+    assert str(info.value) == "value: cannot send a value of type object to HubSpot"
+
+
+@pytest.fixture
+def local_zone_new_york(monkeypatch):
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_datetimes_are_utc_whatever_the_local_zone(local_zone_new_york):
+    naive = dt.datetime(2019, 10, 30, 3, 30, 17, 883000)
+    assert to_hubspot_value(naive) == "2019-10-30T03:30:17.883Z"
+    aware = dt.datetime(2019, 10, 30, 5, 30, 17, 883000, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    assert to_hubspot_value(aware) == "2019-10-30T03:30:17.883Z"
+
+
+@pytest.mark.parametrize(
+    ("fields", "extra", "message"),
+    [
+        ({"email": "a@b.co"}, {"email": "x", "Bad Name": 1, "ok": {"x": 1}},
+         "email: set it on the contact's own field, not in properties; 'Bad Name': not a "
+         "HubSpot property name (lower-case letters, digits, _); ok: cannot send a value of "
+         "type dict to HubSpot"),
+        ({"firstname": {"x": 1}}, None, "firstname: cannot send a value of type dict to HubSpot"),
+        ({}, ["a"], "properties: must be a JSON object of name -> value, got list"),
+    ],
+)  # fmt: skip
+def test_properties_exact_messages(fields, extra, message):
+    with pytest.raises(MappingError) as info:
+        build_properties(fields, extra)
+    assert str(info.value) == message
+
+
+DEFAULT_TYPE = {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 279}
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (None, []),
+        ("", []),
+        ([{"to": "123"}], [{"to": {"id": "123"}, "types": [DEFAULT_TYPE]}]),
+        ([{"to": {"id": 1}}, {"to": {"id": " 7 "}, "types": [{"associationTypeId": "3"}]}],
+         [{"to": {"id": "1"}, "types": [DEFAULT_TYPE]},
+          {"to": {"id": "7"},
+           "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 3}]}]),
+        ([{"to": {"id": "2"}, "types": [{"associationCategory": "USER_DEFINED",
+                                         "associationTypeId": 5}]}],
+         [{"to": {"id": "2"},
+           "types": [{"associationCategory": "USER_DEFINED", "associationTypeId": 5}]}]),
+    ],
+)  # fmt: skip
+def test_associations_exact(raw, expected):
+    assert build_associations(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"to": "1"}, "associations: must be a list"),
+        (["string"], "associations[0]: must be an object with 'to' and 'types'"),
+        ([{"to": {"id": "1"}}, {"to": {"id": True}}],
+         "associations[1]: 'to.id' must be a HubSpot record id"),
+        ([{"to": {"id": Decimal("12")}}], "associations[0]: 'to.id' must be a HubSpot record id"),
+        ([{"to": {"id": "abc"}}], "associations[0]: 'to.id' 'abc' is not a HubSpot record id"),
+        ([{"to": {"id": "1"}, "types": "x"}], "associations[0]: 'types' must be a list"),
+        ([{"to": {"id": "1"}, "types": ["x"]}], "associations[0]: each type must be an object"),
+        ([{"to": {"id": "1"}, "types": [{"associationCategory": "NOPE", "associationTypeId": 1}]}],
+         "associations[0]: associationCategory 'NOPE' is not one of HUBSPOT_DEFINED, "
+         "USER_DEFINED, INTEGRATOR_DEFINED"),
+        ([{"to": {"id": "1"}, "types": [{"associationTypeId": "x"}]}],
+         "associations[0]: associationTypeId must be a whole number"),
+        ([{"to": {"id": "1"}, "types": [{"associationTypeId": True}]}],
+         "associations[0]: associationTypeId must be a whole number"),
+        ([{"to": {"id": "1"}, "types": [{"associationTypeId": Decimal("5")}]}],
+         "associations[0]: associationTypeId must be a whole number"),
+    ],
+)  # fmt: skip
+def test_bad_associations_exact_messages(raw, message):
+    with pytest.raises(MappingError) as info:
+        build_associations(raw)
+    assert str(info.value) == message
+
+
+def test_error_trace_ids_of_a_context_that_is_not_an_object():
+    assert error_trace_ids({"context": ["a"]}) == []
+    assert error_trace_ids({"context": {"objectWriteTraceId": None}}) == []
+
+
+INVALID = "Property values were not valid: "
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        ({}, "rejected by HubSpot"),
+        ({"message": ""}, "rejected by HubSpot"),
+        ({"message": "plain"}, "plain"),
+        ({"message": INVALID + '[{"message": "email bad is invalid", "error": "INVALID_EMAIL",'
+                               ' "code": "X", "name": "email"},'
+                               ' {"message": "x is not a number", "code": "INVALID_INTEGER",'
+                               ' "name": "age"}, {"name": "zip"}, {"message": "m"}]'},
+         "Invalid property values: email bad is invalid (INVALID_EMAIL); "
+         "age: x is not a number (INVALID_INTEGER); zip: invalid; m"),
+        ({"message": INVALID + "oops"}, INVALID + "oops"),  # not JSON: as HubSpot said it
+        ({"message": INVALID + "[]"}, INVALID + "[]"),
+        ({"message": INVALID + "5"}, INVALID + "5"),
+        ({"message": INVALID + '{"message": "m"}'}, INVALID + '{"message": "m"}'),
+        ({"message": INVALID + '[{"message": "m"}, 7]'}, INVALID + '[{"message": "m"}, 7]'),
+        ({"message": "x" * 2500}, "x" * 2000),
+    ],
+    ids=["none", "empty", "plain", "spelled-out", "not-json", "empty-list", "number", "object",
+         "not-all-objects", "capped"],
+)  # fmt: skip
+def test_error_message(error, expected):
+    assert error_message(error) == expected

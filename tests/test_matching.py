@@ -68,10 +68,24 @@ def created_ids(answer) -> dict[int, str]:
         # an error naming several inputs rejects each of them
         ([A, B, C], [], [error("bad", [A.trace_id, C.trace_id])], {}, [],
          [(1, "bad", "VALIDATION_ERROR"), (3, "bad", "VALIDATION_ERROR")], [2]),
+        # an error naming a taken input first still rejects the open ones it names after it
+        ([A, B], [result("1", A.trace_id)], [error("bad", ["nope", A.trace_id, B.trace_id])],
+         {1: "1"}, [], [(2, "bad", "VALIDATION_ERROR")], []),
+        # an error without a category: an empty one
+        ([A], [], [{"message": "bad", "context": {"objectWriteTraceId": [A.trace_id]}}], {}, [],
+         [(1, "bad", "")], []),
+        # an error whose message is HubSpot's JSON list is spelled out
+        ([A], [], [error('Property values were not valid: [{"message": "x", "name": "email"}]',
+                         [A.trace_id])], {}, [],
+         [(1, "Invalid property values: email: x", "VALIDATION_ERROR")], []),
+        # a result matched by email does not also match by properties, nor twice
+        ([A, NOMAIL], [result("1", email="P1@example.com"), result("2", email="p1@example.com")],
+         [], {1: "1"}, [], [], [4]),
     ],
     ids=[
         "trace-ids-shuffled", "email-case", "trace-beats-email", "properties", "per-input-409",
         "per-input-rejection", "unmentioned", "stray-results", "late-error", "one-error-many",
+        "error-names-taken-first", "error-no-category", "error-json-message", "email-once",
     ],
 )  # fmt: skip
 def test_match_created(items, results, errors, created, existing, rejected, unmentioned):
@@ -98,30 +112,45 @@ U2 = update_input(row(2, hubspot_id="102"))
 U3 = update_input(row(3, hubspot_id="103"))
 
 
+NOT_FOUND = "Could not get some CONTACT objects"
+
+
 @pytest.mark.parametrize(
     ("items", "results", "errors", "updated", "rejected", "unmentioned"),
     [
         ([U1, U2], [{"id": "102"}, {"id": "101"}], [], [2, 1], [], []),
         # OBJECT_NOT_FOUND names record ids
         ([U1, U2, U3], [{"id": "101"}],
-         [error("Could not get some CONTACT objects", ids=["102", "103"],
-                category="OBJECT_NOT_FOUND")],
-         [1], [2, 3], []),
+         [error(NOT_FOUND, ids=["102", "103"], category="OBJECT_NOT_FOUND")],
+         [1], [(2, NOT_FOUND, "OBJECT_NOT_FOUND"), (3, NOT_FOUND, "OBJECT_NOT_FOUND")], []),
         # a validation error names trace ids
-        ([U1, U2], [{"id": "101"}], [error("bad", [U2.trace_id])], [1], [2], []),
+        ([U1, U2], [{"id": "101"}], [error("bad", [U2.trace_id])], [1],
+         [(2, "bad", "VALIDATION_ERROR")], []),
         # a merged-away record can be left out with no error at all
         ([U1, U2], [{"id": "101"}], [], [1], [], [2]),
         # an error for an id that already has a result changes nothing
         ([U1], [{"id": "101"}], [error("x", ids=["101"])], [1], [], []),
         # an unknown id in a result is ignored
         ([U1], [{"id": "999"}], [], [], [], [1]),
+        # an error naming one input by id and by trace id rejects it once; a second error
+        # naming it again changes nothing
+        ([U1, U2], [], [error("bad", [U1.trace_id], ids=["101"]), error("again", ids=["101"])],
+         [], [(1, "bad", "VALIDATION_ERROR")], [2]),
+        # an error without a category: an empty one; HubSpot's JSON message spelled out
+        ([U1], [], [{"message": 'Property values were not valid: [{"message": "m", "name": "x"}]',
+                     "context": {"ids": ["101"]}}],
+         [], [(1, "Invalid property values: x: m", "")], []),
+        # a context that is not an object names nothing
+        ([U1], [], [{"message": "bad", "category": "C", "context": ["101"]}], [], [], [1]),
     ],
-    ids=["any-order", "not-found-ids", "trace-ids", "left-out", "late-error", "stray"],
+    ids=["any-order", "not-found-ids", "trace-ids", "left-out", "late-error", "stray",
+         "id-and-trace", "no-category", "context-not-object"],
 )  # fmt: skip
 def test_match_updated(items, results, errors, updated, rejected, unmentioned):
     answer = matching.match_updated(items, results, errors)
     assert [i.primary.id for i, _ in answer.updated] == updated
-    assert [i.primary.id for i, _, _ in answer.rejected] == rejected
+    assert [r["id"] for _, r in answer.updated] == [i.body["id"] for i, _ in answer.updated]
+    assert [(i.primary.id, m, c) for i, m, c in answer.rejected] == rejected
     assert [i.primary.id for i in answer.unmentioned] == unmentioned
 
 

@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 
+from crmsync.db import WriteBack
 from crmsync.models import SyncAttempt, SyncStatus
 from crmsync.sync import outcomes
 from tests.stage_helpers import row
@@ -141,3 +142,64 @@ def test_untouched_goes_back_due_now_with_its_attempts():
     assert outcomes.untouched(r, NOW).outcome == ""  # no history entry
     linked = outcomes.untouched(r, NOW, linked_id="9").write
     assert linked.hubspot_id == "9" and not linked.needs_reconcile and linked.reconcile_emails == ""
+
+
+HELD_TEXT = outcomes.HELD_NOTE + " Last error: no answer"
+GAVE_UP = "Gave up after 3 attempts. Last error: HTTP 502"
+R7 = row(7, sync_attempts=2, needs_reconcile=True, reconcile_emails="a@x.com ")
+
+
+@pytest.mark.parametrize(
+    ("decide", "expected"),
+    [
+        (lambda: outcomes.synced(row(7), "512", Outcome.UPDATED),
+         outcomes.Decision(WriteBack(id=7, status="synced", hubspot_id="512"), Outcome.UPDATED,
+                           hubspot_id="512")),
+        (lambda: outcomes.failed(R7, "bad", "VALIDATION_ERROR"),
+         outcomes.Decision(WriteBack(id=7, status="failed", error="bad",
+                                     error_category="VALIDATION_ERROR", attempts=3),
+                           Outcome.FAILED, error_category="VALIDATION_ERROR", error_message="bad")),
+        (lambda: outcomes.retry(row(7), "HTTP 503", "HTTP_5XX", POLICY, NOW, rand=half()),
+         outcomes.Decision(WriteBack(id=7, status="pending", error="HTTP 503",
+                                     error_category="HTTP_5XX", attempts=1,
+                                     next_attempt_at=NOW + dt.timedelta(seconds=7.5)),
+                           Outcome.RETRY, error_category="HTTP_5XX", error_message="HTTP 503",
+                           retried=True)),
+        (lambda: outcomes.retry(R7, "HTTP 502", "HTTP_5XX", POLICY, NOW),
+         outcomes.Decision(WriteBack(id=7, status="failed", error=GAVE_UP,
+                                     error_category="HTTP_5XX", attempts=3),
+                           Outcome.FAILED, error_category="HTTP_5XX", error_message=GAVE_UP)),
+        (lambda: outcomes.retry(R7, "HTTP 502", "HTTP_5XX", POLICY, NOW, linked_id="55"),
+         outcomes.Decision(WriteBack(id=7, status="failed", hubspot_id="55", error=GAVE_UP,
+                                     error_category="HTTP_5XX", attempts=3),
+                           Outcome.FAILED, error_category="HTTP_5XX", error_message=GAVE_UP)),
+        (lambda: outcomes.unknown(R7, "p7@example.com", "no answer", POLICY, NOW, rand=half(1.0)),
+         outcomes.Decision(WriteBack(id=7, status="pending",
+                                     error="no answer; will look it up by email before "
+                                           "creating again",
+                                     error_category="OUTCOME_UNKNOWN", attempts=3,
+                                     next_attempt_at=NOW + dt.timedelta(seconds=10),
+                                     needs_reconcile=True, reconcile_emails="a@x.com "),
+                           Outcome.UNKNOWN, error_category="OUTCOME_UNKNOWN",
+                           error_message="no answer", retried=True)),
+        (lambda: outcomes.unknown(R7, "", "no answer", POLICY, NOW),
+         outcomes.Decision(WriteBack(id=7, status="held", error=HELD_TEXT,
+                                     error_category="OUTCOME_UNKNOWN", attempts=2,
+                                     needs_reconcile=True, reconcile_emails="a@x.com "),
+                           Outcome.HELD, error_category="OUTCOME_UNKNOWN",
+                           error_message=HELD_TEXT)),
+        (lambda: outcomes.held(R7),
+         outcomes.Decision(WriteBack(id=7, status="held", error=outcomes.HELD_NOTE,
+                                     error_category="OUTCOME_UNKNOWN", attempts=2,
+                                     needs_reconcile=True, reconcile_emails="a@x.com "),
+                           Outcome.HELD, error_category="OUTCOME_UNKNOWN",
+                           error_message=outcomes.HELD_NOTE)),
+        (lambda: outcomes.untouched(R7, NOW),
+         outcomes.Decision(WriteBack(id=7, status="pending", attempts=2, next_attempt_at=NOW,
+                                     needs_reconcile=True, reconcile_emails="a@x.com "))),
+    ],
+    ids=["synced", "failed", "retry", "retry-gives-up", "retry-gives-up-linked", "unknown",
+         "unknown-held", "held-no-message", "untouched"],
+)  # fmt: skip
+def test_each_decision_in_full(decide, expected):
+    assert decide() == expected

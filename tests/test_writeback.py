@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import uuid
 
 import pytest
+from django.db import connection, transaction
 from django.utils import timezone
 
 from crmsync import db
@@ -40,6 +42,8 @@ def test_claim_takes_due_pending_rows_under_a_lease():
     assert due.claim_token == token
     assert due.lease_expires_at == now + LEASE
     assert due.claimed_version == due.version
+    assert due.updated_at == now
+    assert (rows[0].properties, rows[0].associations, rows[0].needs_reconcile) == ({}, [], False)
     # the email the create may use is remembered, lower case, for a later lookup
     assert due.reconcile_emails == "due@example.com "
     assert db.claim(uuid.uuid4(), 100, now, now + LEASE) == []  # nothing left that is due
@@ -52,6 +56,46 @@ def test_claim_respects_the_limit_and_the_order_of_due_times():
         Contact.objects.filter(pk=row.pk).update(next_attempt_at=now - dt.timedelta(seconds=n))
     _, claimed = claim(limit=3, now=now)
     assert [r.id for r in claimed] == sorted(r.pk for r in rows[2:])  # the three oldest
+
+
+def test_claim_takes_a_row_due_exactly_now_and_decodes_its_json():
+    now = timezone.now()
+    row = ContactFactory(properties={"x_note": "hi"}, associations=[{"to": {"id": "5"}}])
+    Contact.objects.filter(pk=row.pk).update(next_attempt_at=now, needs_reconcile=True)
+    _, rows = claim(now=now)
+    assert [r.id for r in rows] == [row.pk]
+    assert rows[0].properties == {"x_note": "hi"}
+    assert rows[0].associations == [{"to": {"id": "5"}}]
+    assert rows[0].needs_reconcile is True
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_claim_skips_rows_another_worker_has_locked():
+    locked, free = ContactFactory.create_batch(2)
+    held, release = threading.Event(), threading.Event()
+
+    def hold_a_row_lock():
+        try:
+            with transaction.atomic():
+                list(Contact.objects.select_for_update().filter(pk=locked.pk))
+                held.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=hold_a_row_lock)
+    thread.start()
+    try:
+        assert held.wait(10)
+        with transaction.atomic():
+            with connection.cursor() as cursor:  # a claim that waits fails instead of hanging
+                cursor.execute("SET LOCAL lock_timeout = '2s'")
+            _, rows = claim()
+    finally:
+        release.set()
+        thread.join(10)
+    assert [r.id for r in rows] == [free.pk]
 
 
 def test_claim_of_a_row_without_email_keeps_its_remembered_emails():
@@ -68,14 +112,19 @@ def write(token, **fields) -> int:
 
 def test_synced_write_back_settles_the_row():
     row = ContactFactory()
+    old = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+    Contact.objects.filter(pk=row.pk).update(hubspot_created_at=old, hubspot_updated_at=old)
     token, _ = claim()
     created = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
-    assert write(token, id=row.pk, status="synced", hubspot_id="512", hubspot_status="COMPLETE",
-                 hubspot_created_at=created, hubspot_updated_at=created) == 1  # fmt: skip
+    updated = dt.datetime(2026, 1, 2, 3, 4, 6, tzinfo=dt.UTC)
+    now = timezone.now()
+    result = db.WriteBack(id=row.pk, status="synced", hubspot_id="512", hubspot_status="COMPLETE",
+                          hubspot_created_at=created, hubspot_updated_at=updated)  # fmt: skip
+    assert db.write_back(token, [result], now) == 1
     row.refresh_from_db()
     assert (row.sync_status, row.hubspot_id, row.hubspot_status) == ("synced", "512", "COMPLETE")
-    assert row.hubspot_created_at == created and row.hubspot_updated_at == created
-    assert row.synced_version == 1 and row.synced_at is not None
+    assert row.hubspot_created_at == created and row.hubspot_updated_at == updated
+    assert row.synced_version == 1 and row.synced_at == now and row.updated_at == now
     assert row.claim_token is None and row.lease_expires_at is None
     assert row.sync_attempts == 0 and row.sync_error == ""
 
@@ -86,7 +135,9 @@ def test_a_row_edited_in_flight_goes_back_to_pending_and_records_the_version_sen
     fresh = Contact.objects.get(pk=row.pk)
     fresh.firstname = "New"
     fresh.save()  # version 2 while version 1 is in flight
-    write(token, id=row.pk, status="synced", hubspot_id="512", attempts=3, error="x")
+    later = timezone.now() + dt.timedelta(hours=1)
+    write(token, id=row.pk, status="synced", hubspot_id="512", attempts=3, error="x",
+          next_attempt_at=later)  # fmt: skip
     row.refresh_from_db()
     assert row.sync_status == SyncStatus.PENDING  # HubSpot got version 1 only
     assert row.hubspot_id == "512"  # but the contact exists: the next send is an update
@@ -111,7 +162,10 @@ def test_a_held_row_edited_in_flight_stays_held():
 def test_a_failed_write_back_keeps_what_it_does_not_set():
     row = ContactFactory()
     Contact.objects.filter(pk=row.pk).update(
-        hubspot_id="77", hubspot_status="COMPLETE", hubspot_created_at=timezone.now()
+        hubspot_id="77",
+        hubspot_status="COMPLETE",
+        hubspot_created_at=timezone.now(),
+        hubspot_updated_at=timezone.now(),
     )
     token, _ = claim()
     later = timezone.now() + dt.timedelta(minutes=3)
@@ -124,7 +178,8 @@ def test_a_failed_write_back_keeps_what_it_does_not_set():
         "VALIDATION_ERROR",
     )
     assert row.hubspot_id == "77" and row.hubspot_status == "COMPLETE"
-    assert row.hubspot_created_at is not None and row.synced_at is None
+    assert row.hubspot_created_at is not None and row.hubspot_updated_at is not None
+    assert row.synced_at is None
     assert row.synced_version == 0 and row.sync_attempts == 2
     assert row.next_attempt_at == later
 

@@ -34,7 +34,8 @@ class UpdateAnswer:
 
 
 class _Open:
-    """Inputs not matched yet, by trace id and by email."""
+    """Inputs not matched yet, by trace id; every input by email (taking one that is no
+    longer open, by either, takes nothing)."""
 
     def __init__(self, items: Sequence[Input]) -> None:
         self.by_trace = {i.trace_id: i for i in items}
@@ -61,8 +62,6 @@ class _Open:
         if item is None or item.trace_id not in self.by_trace:
             return None
         del self.by_trace[item.trace_id]
-        if item.email:
-            self.by_email.pop(item.email, None)
         return item
 
     def rest(self) -> list[Input]:
@@ -124,7 +123,6 @@ def match_updated(
         for candidate in named:
             item = open_.take_trace(candidate.trace_id) if candidate else None
             if item is not None:
-                by_id.pop(str(item.body["id"]), None)
                 message = error_message(error)
                 answer.rejected.append((item, message, str(error.get("category", ""))))
     answer.unmentioned = open_.rest()

@@ -63,11 +63,12 @@ def backoff(attempt: int, policy: RetryPolicy, rand: Callable[[], float] = rando
 
 
 def parse_time(value: Any) -> dt.datetime | None:
-    """HubSpot's ISO 8601 timestamps (``...Z``); None for anything else."""
+    """HubSpot's ISO 8601 timestamps (``...Z``, which fromisoformat reads since Python 3.11);
+    None for anything else."""
     if not value or not isinstance(value, str):
         return None
     try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = dt.datetime.fromisoformat(value)
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
