@@ -10,10 +10,16 @@ class Migration(migrations.Migration):
         ('crmsync', '0004_attempt_outcome_without_superseded'),
     ]
 
+    # The encoder changes how Python writes the column, not the column: nothing to do in the
+    # database (SQLite's schema editor would otherwise copy the whole contact table).
     operations = [
-        migrations.AlterField(
-            model_name='contact',
-            name='properties',
-            field=models.JSONField(blank=True, default=dict, encoder=crmsync.mapping.PropertiesEncoder, help_text='Any other HubSpot property, by internal name.'),
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AlterField(
+                    model_name='contact',
+                    name='properties',
+                    field=models.JSONField(blank=True, default=dict, encoder=crmsync.mapping.PropertiesEncoder, help_text='Any other HubSpot property, by internal name.'),
+                ),
+            ],
         ),
     ]
