@@ -11,7 +11,7 @@ import datetime as dt
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -35,6 +35,8 @@ def to_hubspot_value(value: Any, name: str = "value") -> str | None:
     """Convert one Python value to HubSpot's string form; ``None`` means "leave it out"."""
     if value is None:
         return None
+    if _is_unsendable(value):
+        raise MappingError(f"{name}: {value[UNSENDABLE_KEY]}")
     if isinstance(value, str):
         return _checked_string(value, name)
     if isinstance(value, bool):  # before int: bool is an int
@@ -99,6 +101,64 @@ def _option_text(item: Any, name: str) -> str:
     if ";" in text:
         raise MappingError(f"{name}: option {text!r} contains ';', HubSpot's separator")
     return text
+
+
+#: The key of what ``PropertiesEncoder`` stores for a value it cannot convert.
+UNSENDABLE_KEY = "crmsync_cannot_send"
+_PLAIN_SCALARS = (str, bool, int, type(None))
+
+
+# Migration 0005 names this class by its path: keep it here, under this name.
+class PropertiesEncoder(json.JSONEncoder):
+    """The JSON encoder of ``Contact.properties``: each value JSON cannot hold as it is (a
+    date, datetime, Decimal, set, frozenset, tuple...) is stored as ``to_hubspot_value``
+    gives it, the string HubSpot takes, so sending it later sends the same string.
+
+    A value that cannot be sent (NaN, a NUL character, an object of no known type) is no
+    reason to refuse the save, which may be a web request: it is stored as
+    ``{"crmsync_cannot_send": <why>, "value": <its repr>}``, which ``to_hubspot_value``
+    refuses with that reason, so the sync fails the row, naming the property.
+    """
+
+    def iterencode(self, o: Any, _one_shot: bool = False) -> Iterator[str]:
+        return super().iterencode(stored_properties(o), _one_shot)
+
+
+def stored_properties(value: Any) -> Any:
+    """``properties`` as ``PropertiesEncoder`` stores it (plain JSON)."""
+    if isinstance(value, Mapping):
+        return {name: _stored_value(name, item) for name, item in value.items()}
+    # Not an object of properties: the sync refuses it anyway ("must be a JSON object").
+    return value if _is_plain(value) else repr(value)[:1000]
+
+
+def _stored_value(name: Any, value: Any) -> Any:
+    if not isinstance(value, tuple) and _is_plain(value):
+        return value
+    try:
+        return to_hubspot_value(value, str(name))
+    except MappingError as exc:
+        reason = str(exc).removeprefix(f"{name}: ")
+        return {UNSENDABLE_KEY: reason, "value": repr(value)[:1000]}
+
+
+def _is_plain(value: Any) -> bool:
+    """JSON as it is, and storable: PostgreSQL's jsonb takes neither NaN nor U+0000."""
+    if isinstance(value, str):
+        return "\x00" not in value
+    if isinstance(value, _PLAIN_SCALARS):
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, list):
+        return all(_is_plain(item) for item in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_plain(v) for k, v in value.items())
+    return False
+
+
+def _is_unsendable(value: Any) -> bool:
+    return isinstance(value, Mapping) and set(value) == {UNSENDABLE_KEY, "value"}
 
 
 def build_properties(fields: Mapping[str, Any], extra: Mapping[str, Any] | None) -> dict[str, str]:

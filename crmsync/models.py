@@ -18,6 +18,8 @@ from django.db.models.functions import Now
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .mapping import PropertiesEncoder, stored_properties
+
 
 class SyncStatus(models.TextChoices):
     PENDING = "pending", _("Pending")
@@ -71,8 +73,12 @@ class Contact(models.Model):
     lifecyclestage = models.CharField(
         max_length=64, blank=True, help_text=_("HubSpot internal name, e.g. lead, customer.")
     )
+    #: Dates, Decimals, sets... are stored as the strings HubSpot takes (PropertiesEncoder).
     properties = models.JSONField(
-        default=dict, blank=True, help_text=_("Any other HubSpot property, by internal name.")
+        default=dict,
+        blank=True,
+        encoder=PropertiesEncoder,
+        help_text=_("Any other HubSpot property, by internal name."),
     )
     associations = models.JSONField(
         default=list,
@@ -241,7 +247,17 @@ class Contact(models.Model):
         deferred does not (nobody set it)."""
         loaded = self._loaded_synced_data()
         current = self._synced_data(names)
-        return [name for name in current if name not in loaded or loaded[name] != current[name]]
+        return [
+            name
+            for name in current
+            if name not in loaded or _stored(name, loaded[name]) != _stored(name, current[name])
+        ]
+
+
+def _stored(name: str, value: Any) -> Any:
+    # A date saved is read back as its HubSpot string: setting the same date again (a host
+    # copying its data in on every save) is no change, and is not sent again.
+    return stored_properties(value) if name == "properties" else value
 
 
 #: Written with the synced fields whenever one of them changed (see ``Contact.save``).

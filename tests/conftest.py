@@ -1,16 +1,15 @@
-"""Shared fixtures. The sandbox fixtures come from crmsync's own pytest plugin."""
+"""Shared fixtures. The sandbox fixtures come from crmsync's test kit, as in a host project
+(crmsync.testing, which brings crmsync.sandbox.pytest_plugin)."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from django.db import connection
-from django.test import override_settings
 
-pytest_plugins = ["crmsync.sandbox.pytest_plugin"]
+pytest_plugins = ["crmsync.testing"]
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 
@@ -36,29 +35,13 @@ def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
 
 
 @pytest.fixture
-def crmsync_settings(hubspot_sandbox: Any) -> Iterator[dict[str, Any]]:
-    """CRMSYNC pointed at the sandbox, with fast retries and an in-process rate limiter
-    (tests that need the shared Redis limiter say so)."""
-    conf = {
-        "ACCESS_TOKEN": hubspot_sandbox.token,
-        "API_BASE_URL": hubspot_sandbox.url,
-        "HTTP_TIMEOUT_SECONDS": 2.0,
-        "LEASE_SECONDS": 30.0,
-        "RETRY_BASE_SECONDS": 0.01,
-        "RETRY_MAX_SECONDS": 0.05,
-        "MAX_ATTEMPTS": 5,
-        "RATE_LIMIT_MAX": 10_000,
-        "RATE_LIMIT_INTERVAL_SECONDS": 1.0,
-        "RATE_LIMIT_DAILY": 0,
-        "REDIS_URL": "",
-        "CONCURRENCY": 1,
-    }
-    with override_settings(CRMSYNC=conf):
-        yield conf
-        # The in-process limiter lives as long as the process: start each test afresh.
-        from crmsync.ratelimit import get_rate_limiter
+def crmsync_settings(crmsync_sandbox: Any) -> dict[str, Any]:
+    """CRMSYNC as crmsync.testing's ``crmsync_sandbox`` sets it: pointed at the sandbox, with
+    fast retries and an in-process rate limiter (tests that need the shared Redis limiter say
+    so)."""
+    from django.conf import settings
 
-        get_rate_limiter().reset()
+    return settings.CRMSYNC
 
 
 @pytest.fixture

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
 import time
 from decimal import Decimal
 
@@ -11,10 +13,12 @@ import pytest
 from crmsync.exceptions import existing_id
 from crmsync.mapping import (
     MappingError,
+    PropertiesEncoder,
     build_associations,
     build_properties,
     error_message,
     error_trace_ids,
+    stored_properties,
     to_hubspot_value,
 )
 
@@ -279,3 +283,28 @@ INVALID = "Property values were not valid: "
 )  # fmt: skip
 def test_error_message(error, expected):
     assert error_message(error) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "stored"),
+    [
+        ("text", "text"),
+        (["a", 1, 1.5, None], ["a", 1, 1.5, None]),
+        ({"nested": "dict"}, {"nested": "dict"}),  # stored as it is; refused at sync
+        (dt.date(2019, 10, 31), "1572480000000"),
+        (Decimal("10.50"), "10.5"),
+        (("a", "b"), "a;b"),
+        ([dt.date(2019, 10, 31)], "1572480000000"),
+        (float("nan"), {"crmsync_cannot_send": "nan is not a number HubSpot can store"}),
+        ("a\x00", {"crmsync_cannot_send": "contains control character U+0000 at position 1"}),
+    ],
+)
+def test_properties_are_stored_as_hubspot_strings_or_as_why_not(value, stored):
+    result = stored_properties({"p": value})["p"]
+    if isinstance(stored, dict) and "crmsync_cannot_send" in stored:
+        assert result == {**stored, "value": repr(value)}
+        with pytest.raises(MappingError, match=f"^p: {re.escape(stored['crmsync_cannot_send'])}"):
+            to_hubspot_value(result, "p")
+    else:
+        assert result == stored
+    assert json.loads(json.dumps({"p": value}, cls=PropertiesEncoder)) == {"p": result}

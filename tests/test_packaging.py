@@ -126,6 +126,8 @@ def test_the_wheel_is_the_whole_crmsync_package_and_nothing_else(built: Built):
         "crmsync/sandbox/__main__.py",
         "crmsync/sandbox/server.py",
         "crmsync/sandbox/pytest_plugin.py",
+        "crmsync/testing.py",
+        "crmsync/migrations/0005_properties_stored_as_hubspot_strings.py",
         f"{DIST_INFO}/licenses/LICENSE",
     ],
 )

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
+from django.core.management import call_command
 from django.db import connection
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -326,3 +330,30 @@ def test_a_bad_edit_fails_only_its_row_in_an_update_batch(
             assert row.sync_status == SyncStatus.SYNCED, row.sync_error
             assert remote["firstname"] == f"Edited {n}"
     assert SyncBatch.objects.filter(endpoint="update").count() >= 1
+
+
+def test_inside_a_transaction_the_run_drains_on_this_connection(
+    crmsync_settings, hubspot_sandbox, caplog
+):
+    """A django_db test (or a caller's atomic block) holds rows other connections cannot see:
+    threads on their own connections would find nothing due and send nothing."""
+    contacts = ContactFactory.create_batch(3)
+    with (
+        override_settings(CRMSYNC={**crmsync_settings, "CONCURRENCY": 4, "BATCH_SIZE": 1}),
+        caplog.at_level("DEBUG", logger="crmsync"),
+    ):
+        summary = services.sync_pending()
+    assert summary.synced == 3 and summary.batches == 3
+    for contact in contacts:
+        contact.refresh_from_db()
+        assert contact.sync_status == SyncStatus.SYNCED
+        assert hubspot_sandbox.contact_by_email(contact.email)["id"] == contact.hubspot_id
+    assert "inside a transaction" in caplog.text
+
+
+def test_the_sync_command_inside_a_transaction_sends_the_rows(crmsync_settings, hubspot_sandbox):
+    contact = ContactFactory()
+    with override_settings(CRMSYNC={**crmsync_settings, "CONCURRENCY": 4}):
+        call_command("crmsync_sync", stdout=io.StringIO())
+    contact.refresh_from_db()
+    assert contact.sync_status == SyncStatus.SYNCED

@@ -1,8 +1,9 @@
 """The entry points of a drain: claim a batch, plan it, send it, write it back; repeat.
 
 ``sync_batch`` is one claimed batch from claim to write-back. ``sync_pending`` runs
-``CONCURRENCY`` loops of it side by side until nothing is due; any number of processes on
-any number of hosts may run it at once, since rows are claimed in the database.
+``CONCURRENCY`` loops of it side by side until nothing is due (one, on this connection, inside
+a transaction); any number of processes on any number of hosts may run it at once, since rows
+are claimed in the database.
 """
 
 from __future__ import annotations
@@ -94,6 +95,16 @@ def sync_pending(max_batches: int | None = None, concurrency: int | None = None)
     release_expired_leases()
     limit = max_batches if max_batches is not None else (conf.MAX_BATCHES_PER_RUN or None)
     threads = max(1, concurrency if concurrency is not None else conf.CONCURRENCY)
+    if threads > 1 and _in_transaction():
+        # Threads drain on connections of their own, which cannot see the rows this
+        # transaction has not committed (a host's test, a caller's atomic block): they would
+        # find nothing due. Drain here instead, on this connection, in one loop.
+        logger.debug(
+            "crmsync: draining in one loop, not %d threads: inside a transaction, which other "
+            "connections cannot see into",
+            threads,
+        )
+        threads = 1
     budget = _Budget(limit)
     stop = threading.Event()
     if threads == 1:
@@ -105,6 +116,10 @@ def sync_pending(max_batches: int | None = None, concurrency: int | None = None)
     log = logger.info if summary.batches or summary.stopped_reason else logger.debug
     log("crmsync: run finished %s", summary.as_dict())
     return summary
+
+
+def _in_transaction() -> bool:
+    return connection.in_atomic_block or not connection.get_autocommit()
 
 
 class _Budget:
