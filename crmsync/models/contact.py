@@ -8,8 +8,6 @@ clobbers a sync result (see ``Contact.save``).
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from django.db import models
@@ -18,7 +16,8 @@ from django.db.models.functions import Now
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .mapping import PropertiesEncoder, stored_properties
+from ..mapping import PropertiesEncoder
+from .tracking import SYNCED_FIELDS, ChangeTracking
 
 
 class SyncStatus(models.TextChoices):
@@ -29,19 +28,16 @@ class SyncStatus(models.TextChoices):
     #: The outcome of a create is unknown and the row has no email to look it up by: an
     #: operator must say whether HubSpot holds it (see README, "Held contacts").
     HELD = "held", _("Held: outcome unknown")
+    #: Archived in HubSpot (its host row was deleted, or stopped qualifying); nothing more
+    #: is sent for it.
+    ARCHIVED = "archived", _("Archived in HubSpot")
 
 
-#: Columns whose change means HubSpot must hear about it.
-SYNCED_FIELDS = (
-    "email",
-    "firstname",
-    "lastname",
-    "phone",
-    "company",
-    "lifecyclestage",
-    "properties",
-    "associations",
-)
+class SyncAction(models.TextChoices):
+    """What the next send does with the contact."""
+
+    UPSERT = "upsert", _("Create or update")
+    ARCHIVE = "archive", _("Archive")
 
 
 class ContactQuerySet(models.QuerySet["Contact"]):
@@ -62,7 +58,7 @@ class ContactQuerySet(models.QuerySet["Contact"]):
         )
 
 
-class Contact(models.Model):
+class Contact(ChangeTracking, models.Model):
     """A contact that should exist in HubSpot."""
 
     email = models.CharField(max_length=254, blank=True)
@@ -87,6 +83,19 @@ class Contact(models.Model):
             'HubSpot associations, e.g. [{"to": {"id": "9001"}, "types": '
             '[{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 279}]}]'
         ),
+    )
+
+    #: For a row that mirrors a registered host model (``crmsync.register``): its label
+    #: (``app_label.modelname``) and primary key. Empty for a contact of crmsync's own.
+    source = models.CharField(max_length=100, blank=True, default="", db_default="", editable=False)
+    source_pk = models.CharField(
+        max_length=64, blank=True, default="", db_default="", editable=False
+    )
+    action = models.CharField(
+        max_length=8,
+        choices=SyncAction.choices,
+        default=SyncAction.UPSERT,
+        db_default=SyncAction.UPSERT,
     )
 
     # -- sync state: written by crmsync.services only ---------------------------------------
@@ -116,6 +125,10 @@ class Contact(models.Model):
     #: HubSpot may hold this contact already (a lost answer or an expired lease): look it up
     #: by email before creating it again.
     needs_reconcile = models.BooleanField(default=False, db_default=False)
+    #: The properties HubSpot last accepted from this row (name -> HubSpot string), so an
+    #: update sends only what changed and clears what was emptied. None: not known (a row
+    #: synced before crmsync kept it): the next update sends every property.
+    synced_properties = models.JSONField(null=True, blank=True, default=None, editable=False)
     #: The emails this row had when it was claimed since it was last settled (lower case,
     #: space-separated): a lost create may have used any of them.
     reconcile_emails = models.TextField(default="", db_default="", blank=True, editable=False)
@@ -143,6 +156,15 @@ class Contact(models.Model):
             # queries and the admin's exact HubSpot-id search use. A plain btree, since
             # db_index=True would add a "_like" twin on PostgreSQL.
             models.Index(fields=["hubspot_id"], name="crmsync_contact_hubspot_id_idx"),
+        ]
+        constraints: ClassVar = [
+            # Partial: crmsync's own contacts (source "") have no entry, so their claims and
+            # write-backs pay nothing for it.
+            models.UniqueConstraint(
+                fields=["source", "source_pk"],
+                condition=~Q(source=""),
+                name="crmsync_contact_source_uniq",
+            ),
         ]
         permissions: ClassVar = [
             ("sync_contact", "Can queue contacts and sync them to HubSpot"),
@@ -213,52 +235,6 @@ class Contact(models.Model):
             # The expressions above are not values; read back what the database decided.
             self.refresh_from_db(fields=_READ_BACK_FIELDS)
 
-    @classmethod
-    def from_db(cls, db: str | None, field_names: Any, values: Any) -> Contact:
-        instance = super().from_db(db, field_names, values)
-        instance._loaded_data = instance._synced_data()
-        return instance
-
-    def refresh_from_db(
-        self,
-        using: str | None = None,
-        fields: Iterable[str] | None = None,
-        from_queryset: models.QuerySet[Contact] | None = None,
-    ) -> None:
-        fields = None if fields is None else list(fields)
-        super().refresh_from_db(using, fields, from_queryset)
-        # What was just read is what a later save compares against. This is also how a
-        # deferred field is loaded when first read: then it is loaded, not changed.
-        names = SYNCED_FIELDS if fields is None else [n for n in SYNCED_FIELDS if n in fields]
-        self._loaded_data = {**self._loaded_synced_data(), **self._synced_data(names)}
-
-    def _loaded_synced_data(self) -> dict[str, Any]:
-        return getattr(self, "_loaded_data", {})
-
-    def _synced_data(self, names: Iterable[str] = SYNCED_FIELDS) -> dict[str, Any]:
-        """The synced fields' values, leaving out (and never loading) deferred ones. Copies:
-        ``properties`` and ``associations`` are often edited in place."""
-        deferred = self.get_deferred_fields()
-        return {name: copy.deepcopy(getattr(self, name)) for name in names if name not in deferred}
-
-    def changed_synced_fields(self, names: Iterable[str] = SYNCED_FIELDS) -> list[str]:
-        """The synced fields among ``names`` that differ from what was loaded or last saved.
-        A field set on an instance that never loaded it counts as changed; a field still
-        deferred does not (nobody set it)."""
-        loaded = self._loaded_synced_data()
-        current = self._synced_data(names)
-        return [
-            name
-            for name in current
-            if name not in loaded or _stored(name, loaded[name]) != _stored(name, current[name])
-        ]
-
-
-def _stored(name: str, value: Any) -> Any:
-    # A date saved is read back as its HubSpot string: setting the same date again (a host
-    # copying its data in on every save) is no change, and is not sent again.
-    return stored_properties(value) if name == "properties" else value
-
 
 #: Written with the synced fields whenever one of them changed (see ``Contact.save``).
 _BUMPED_FIELDS = (
@@ -278,107 +254,3 @@ _READ_BACK_FIELDS = (
     "sync_error_category",
     "next_attempt_at",
 )
-
-
-class PipelineState(models.Model):
-    """One row: whether sending is paused, until when, and why (shown in the admin)."""
-
-    class Reason(models.TextChoices):
-        NONE = "", _("Running")
-        AUTH = "auth", _("Authentication or scopes")
-        DAILY_LIMIT = "daily_limit", _("Daily API limit reached")
-        MANUAL = "manual", _("Paused by an operator")
-
-    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
-    paused = models.BooleanField(default=False)
-    reason = models.CharField(max_length=16, choices=Reason.choices, blank=True)
-    message = models.TextField(blank=True)
-    paused_at = models.DateTimeField(null=True, blank=True)
-    #: For a daily limit: sending resumes by itself at this time.
-    paused_until = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        verbose_name = _("pipeline state")
-        verbose_name_plural = _("pipeline state")
-
-    def __str__(self) -> str:
-        return f"paused: {self.get_reason_display()}" if self.paused else "running"
-
-
-class SyncBatch(models.Model):
-    """One HubSpot request and its answer. Append-only."""
-
-    class Endpoint(models.TextChoices):
-        CREATE = "create", "batch/create"
-        UPDATE = "update", "batch/update"
-        READ = "read", "batch/read"
-
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    endpoint = models.CharField(max_length=16, choices=Endpoint.choices)
-    path = models.CharField(max_length=200)
-    input_count = models.PositiveIntegerField(default=0)
-    success_count = models.PositiveIntegerField(default=0)
-    error_count = models.PositiveIntegerField(default=0)
-    #: None when no answer came back (timeout, dropped connection).
-    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    hubspot_status = models.CharField(max_length=32, blank=True)
-    error_category = models.CharField(max_length=64, blank=True)
-    error_message = models.TextField(blank=True)
-    requested_at = models.CharField(max_length=40, blank=True)
-    started_at = models.CharField(max_length=40, blank=True)
-    completed_at = models.CharField(max_length=40, blank=True)
-    correlation_id = models.CharField(max_length=64, blank=True)
-    duration_ms = models.PositiveIntegerField(default=0)
-    #: The JSON body sent (inputs with their trace ids); never holds the token.
-    request_body = models.TextField(blank=True)
-    claim_token = models.UUIDField(null=True, blank=True)
-    worker = models.CharField(max_length=128, blank=True)
-
-    class Meta:
-        ordering = ("-id",)
-        verbose_name = _("sync batch")
-        verbose_name_plural = _("sync batches")
-
-    def __str__(self) -> str:
-        return f"{self.get_endpoint_display()} #{self.pk} ({self.http_status or 'no answer'})"
-
-
-class SyncAttempt(models.Model):
-    """What happened to one contact in one attempt. Append-only."""
-
-    class Outcome(models.TextChoices):
-        CREATED = "created", _("Created")
-        UPDATED = "updated", _("Updated")
-        LINKED = "linked", _("Linked to existing")
-        FAILED = "failed", _("Failed")
-        RETRY = "retry", _("Will retry")
-        UNKNOWN = "unknown", _("Outcome unknown")
-        HELD = "held", _("Held")
-
-    created_at = models.DateTimeField(default=timezone.now)
-    batch = models.ForeignKey(
-        SyncBatch, null=True, blank=True, on_delete=models.CASCADE, related_name="attempts"
-    )
-    contact = models.ForeignKey(
-        Contact,
-        null=True,
-        on_delete=models.SET_NULL,
-        related_name="sync_attempts_log",
-        db_index=False,  # crmsync_attempt_contact_idx (contact, -id) serves it
-    )
-    email = models.CharField(max_length=254, blank=True)
-    outcome = models.CharField(max_length=16, choices=Outcome.choices)
-    hubspot_id = models.CharField(max_length=32, blank=True)
-    error_category = models.CharField(max_length=64, blank=True)
-    error_message = models.TextField(blank=True)
-    trace_id = models.CharField(max_length=64, blank=True)
-    version = models.PositiveIntegerField(default=0)
-
-    class Meta:
-        ordering = ("-id",)
-        indexes: ClassVar = [
-            models.Index(fields=["contact", "-id"], name="crmsync_attempt_contact_idx"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.email or self.contact_id}: {self.get_outcome_display()}"

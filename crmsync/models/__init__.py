@@ -1,0 +1,23 @@
+"""The outbound contact queue and its sync history.
+
+Ownership of columns is split on purpose. The host project writes the contact's data (email,
+names, properties...). Only the service layer writes the sync-state columns, always with
+``QuerySet.update`` fenced by the claim token, so a ``save()`` from a stale instance never
+clobbers a sync result (see ``Contact.save``).
+"""
+
+from .contact import Contact, ContactQuerySet, SyncAction, SyncStatus
+from .history import SyncAttempt, SyncBatch
+from .pipeline import PipelineState
+from .tracking import SYNCED_FIELDS
+
+__all__ = [
+    "SYNCED_FIELDS",
+    "Contact",
+    "ContactQuerySet",
+    "PipelineState",
+    "SyncAction",
+    "SyncAttempt",
+    "SyncBatch",
+    "SyncStatus",
+]
