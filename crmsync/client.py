@@ -153,6 +153,16 @@ class HubSpotClient:
         path = f"{self.objects_path()}/batch/update"
         return self._batch(path, encoded or encode({"inputs": list(inputs)}), before_send)
 
+    def batch_archive(
+        self,
+        inputs: Sequence[Mapping[str, Any]],
+        before_send: Hook | None = None,
+        encoded: bytes | None = None,
+    ) -> BatchResponse:
+        """Archive contacts by id: 204 and no body, even for an id HubSpot does not know."""
+        path = f"{self.objects_path()}/batch/archive"
+        return self._batch(path, encoded or encode({"inputs": list(inputs)}), before_send)
+
     def batch_read_by_email(
         self,
         emails: Sequence[str],

@@ -15,6 +15,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 from django.db import connection
@@ -31,6 +32,10 @@ CLAIM_COLUMNS = (
     "needs_reconcile",
     "sync_attempts",
     "reconcile_emails",
+    "source",
+    "source_pk",
+    "action",
+    "synced_properties",
 )
 
 
@@ -51,6 +56,13 @@ class ClaimedRow:
     sync_attempts: int
     #: lower-cased emails the row had at each claim since it was last settled, space-separated
     reconcile_emails: str
+    #: the registered host model this row mirrors ("app_label.modelname"), and its pk
+    source: str = ""
+    source_pk: str = ""
+    #: "upsert" or "archive"
+    action: str = "upsert"
+    #: what HubSpot last accepted from this row; None: not known
+    synced_properties: dict[str, str] | None = None
 
 
 @dataclass
@@ -69,6 +81,8 @@ class WriteBack:
     next_attempt_at: dt.datetime | None = None
     needs_reconcile: bool = False
     reconcile_emails: str = ""
+    #: with status synced: what HubSpot now holds of this row's properties (None: unchanged)
+    synced_properties: dict[str, str] | None = None
 
 
 @dataclass
@@ -101,6 +115,10 @@ _ATTEMPT_COLUMNS = (
 )
 
 
+# Each row's values in the order of its columns (the attempt's created_at comes first).
+_attempt_values = attrgetter(*(name for name, _ in _ATTEMPT_COLUMNS[1:]))
+
+
 def _json_table(columns: Sequence[tuple[str, str]], placeholder: str) -> str:
     """A derived table over one JSON parameter holding a list of rows (lists), for
     PostgreSQL. One JSON text is built by json.dumps in C; binding a dozen arrays element by
@@ -127,21 +145,7 @@ def insert_attempts(rows: Sequence[AttemptRow], now: dt.datetime) -> None:
     names = ", ".join(name for name, _ in _ATTEMPT_COLUMNS)
     postgres = _is_postgres()
     stamp = now.isoformat() if postgres else connection.ops.adapt_datetimefield_value(now)
-    values = [
-        (
-            stamp,
-            r.batch_id,
-            r.contact_id,
-            r.email,
-            r.outcome,
-            r.hubspot_id,
-            r.error_category,
-            r.error_message,
-            r.trace_id,
-            r.version,
-        )
-        for r in rows
-    ]
+    values = [(stamp, *_attempt_values(r)) for r in rows]
     with connection.cursor() as cursor:
         if postgres:
             cursor.execute(
@@ -223,6 +227,7 @@ def claim(
         item = ClaimedRow(*row)
         item.properties = _json(item.properties)
         item.associations = _json(item.associations)
+        item.synced_properties = _json(item.synced_properties)
         item.needs_reconcile = bool(item.needs_reconcile)
         claimed.append(item)
     claimed.sort(key=lambda r: r.id)
@@ -249,6 +254,14 @@ _WRITE_COLUMNS = (
     ("next_attempt_at", "timestamptz"),
     ("needs_reconcile", "boolean"),
     ("reconcile_emails", "text"),
+    ("synced_properties", "jsonb"),
+)
+
+_write_values = attrgetter(
+    *(
+        {"created_at": "hubspot_created_at", "updated_at": "hubspot_updated_at"}.get(name, name)
+        for name, _ in _WRITE_COLUMNS
+    )
 )
 
 # A row edited while its batch was in flight (version moved on) goes back to pending with
@@ -273,6 +286,8 @@ _SET_CLAUSE = """
                            ELSE COALESCE(v.next_attempt_at, c.next_attempt_at) END,
     needs_reconcile = v.needs_reconcile,
     reconcile_emails = v.reconcile_emails,
+    synced_properties = CASE WHEN v.status = %(synced)s AND v.synced_properties IS NOT NULL
+                             THEN v.synced_properties ELSE c.synced_properties END,
     claim_token = NULL,
     lease_expires_at = NULL,
     updated_at = %(now)s
@@ -301,23 +316,7 @@ def write_back(token: uuid.UUID, rows: Sequence[WriteBack], now: dt.datetime) ->
     claim. Returns how many rows were written; a row whose lease was lost is left alone."""
     if not rows:
         return 0
-    values = [
-        (
-            r.id,
-            r.status,
-            r.hubspot_id,
-            r.error,
-            r.error_category,
-            r.hubspot_status,
-            r.hubspot_created_at,
-            r.hubspot_updated_at,
-            r.attempts,
-            r.next_attempt_at,
-            r.needs_reconcile,
-            r.reconcile_emails,
-        )
-        for r in rows
-    ]
+    values = [_write_values(r) for r in rows]
     if _is_postgres():
         return _write_back_postgres(token, values, now)
     return _write_back_sqlite(token, values, now)
@@ -350,9 +349,7 @@ def _write_back_sqlite(token: uuid.UUID, values: list[tuple[Any, ...]], now: dt.
     renamed = ", ".join(f"column{i + 1} AS {name}" for i, (name, _) in enumerate(_WRITE_COLUMNS))
     flat: list[Any] = []
     for row in values:
-        flat.extend(
-            ops.adapt_datetimefield_value(v) if isinstance(v, dt.datetime) else v for v in row
-        )
+        flat.extend(_sqlite_value(ops, v) for v in row)
     named = {**_STATUSES, "now": ops.adapt_datetimefield_value(now), "token": token.hex}
     sql = (
         f"UPDATE {_table()} AS c SET {_SET_SQLITE} "
@@ -363,6 +360,14 @@ def _write_back_sqlite(token: uuid.UUID, values: list[tuple[Any, ...]], now: dt.
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return int(cursor.rowcount)
+
+
+def _sqlite_value(ops: Any, value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return ops.adapt_datetimefield_value(value)
+    if isinstance(value, dict):
+        return json.dumps(value, separators=(",", ":"))
+    return value
 
 
 @receiver(connection_created)

@@ -18,6 +18,7 @@ class SyncBatch(models.Model):
         CREATE = "create", "batch/create"
         UPDATE = "update", "batch/update"
         READ = "read", "batch/read"
+        ARCHIVE = "archive", "batch/archive"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     endpoint = models.CharField(max_length=16, choices=Endpoint.choices)

@@ -8,6 +8,8 @@ the clock and the dice are arguments.
 outcome    sync status written              when
 =========  ===============================  ================================================
 synced     synced (HubSpot id, timestamps)  created, updated, or linked to an existing one
+unchanged  synced                           an update with nothing changed: no request
+archived   archived                         batch/archive answered, or nothing to archive
 failed     failed (error kept)              HubSpot rejected the input, or attempts ran out
 retry      pending, due after a backoff     5xx, 423, 477, a rolling 429 (not counted)
 unknown    pending, looked up by email      the answer was lost after the request was sent
@@ -80,7 +82,10 @@ def synced(
     outcome: str,
     hubspot_status: str = "",
     result: dict[str, Any] | None = None,
+    synced_properties: dict[str, str] | None = None,
 ) -> Decision:
+    """HubSpot holds the contact; ``synced_properties``: what it now holds of the row's
+    properties (None when this answer says nothing about them, as a link does)."""
     result = result or {}
     write = db.WriteBack(
         id=row.id,
@@ -89,8 +94,21 @@ def synced(
         hubspot_status=hubspot_status,
         hubspot_created_at=parse_time(result.get("createdAt")),
         hubspot_updated_at=parse_time(result.get("updatedAt")),
+        synced_properties=synced_properties,
     )
     return Decision(write, outcome, hubspot_id=hubspot_id)
+
+
+def unchanged(row: db.ClaimedRow) -> Decision:
+    """Nothing HubSpot holds of this row differs from it: synced, without a request."""
+    write = db.WriteBack(id=row.id, status=SyncStatus.SYNCED, hubspot_id=row.hubspot_id)
+    return Decision(write, Outcome.UNCHANGED, hubspot_id=row.hubspot_id)
+
+
+def archived(row: db.ClaimedRow, hubspot_id: str = "") -> Decision:
+    """Archived in HubSpot (``hubspot_id``), or nothing to archive there: done for good."""
+    write = db.WriteBack(id=row.id, status=SyncStatus.ARCHIVED, hubspot_id=hubspot_id)
+    return Decision(write, Outcome.ARCHIVED, hubspot_id=hubspot_id)
 
 
 def failed(row: db.ClaimedRow, message: str, category: str, linked_id: str = "") -> Decision:

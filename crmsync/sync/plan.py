@@ -1,14 +1,18 @@
 """Stage 1, planning: turn a claimed batch into the HubSpot inputs to send.
 
-Pure: rows in, a ``Plan`` out. Known contacts (a HubSpot id) become ``batch/update`` inputs;
-new ones become ``batch/create`` inputs, deduplicated by email (HubSpot rejects two inputs
-with one email in a batch); rows whose earlier create may have happened are marked for a
-lookup first; rows that cannot be mapped, or that need a lookup but have no email to look up
-by, are decided here and never sent.
+Pure: rows in, a ``Plan`` out. Known contacts (a HubSpot id) become ``batch/update`` inputs
+carrying only what changed since HubSpot last accepted the row (an emptied value as "",
+HubSpot's way to clear it; ``create_only`` properties never); new ones become
+``batch/create`` inputs, deduplicated by email (HubSpot rejects two inputs with one email in
+a batch); rows to archive become ``batch/archive`` inputs. Rows whose earlier create may have
+happened are marked for a lookup first; rows that cannot be mapped, that need a lookup but
+have no email to look up by, or whose update would change nothing are decided here and never
+sent.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +29,8 @@ class Input:
     rows: list[db.ClaimedRow]
     body: dict[str, Any]
     email: str = ""
+    #: what HubSpot holds of the row's properties once this input succeeds (None: unknown)
+    synced_after: dict[str, str] | None = None
 
     @property
     def primary(self) -> db.ClaimedRow:
@@ -41,8 +47,33 @@ class Plan:
     updates: list[Input] = field(default_factory=list)
     #: some creates may already exist in HubSpot: look their emails up before creating
     reconcile: bool = False
-    #: rows settled without a request (unmappable, or held)
+    #: rows settled without a request (unmappable, held, unchanged, nothing to archive)
     decided: list[outcomes.Decision] = field(default_factory=list)
+    #: batch/archive inputs (body {"id": ...})
+    archives: list[Input] = field(default_factory=list)
+    #: rows to archive whose create may have happened unanswered: look them up by email
+    archive_lookups: list[db.ClaimedRow] = field(default_factory=list)
+
+
+CreateOnly = Callable[[str], frozenset[str]]
+
+
+def _none(source: str) -> frozenset[str]:
+    return frozenset()
+
+
+def changes(
+    current: Mapping[str, str], synced: Mapping[str, str] | None, create_only: frozenset[str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """(what an update sends, what HubSpot holds after it). With nothing known of HubSpot's
+    copy, every property is sent; else only those that differ, and "" for one emptied."""
+    if synced is None:
+        send = {k: v for k, v in current.items() if k not in create_only}
+        return send, dict(send)
+    send = {k: v for k, v in current.items() if k not in create_only and synced.get(k) != v}
+    send.update({k: "" for k in synced if k not in current and k not in create_only})
+    after = {k: v for k, v in {**synced, **send}.items() if v != ""}
+    return send, after
 
 
 def trace_id(row: db.ClaimedRow, token_tag: str) -> str:
@@ -68,25 +99,31 @@ def row_fields(row: db.ClaimedRow) -> dict[str, Any]:
     }
 
 
-def plan_batch(rows: list[db.ClaimedRow], token_tag: str) -> Plan:
+def plan_batch(rows: list[db.ClaimedRow], token_tag: str, create_only: CreateOnly = _none) -> Plan:
     plan = Plan()
     by_email: dict[str, Input] = {}
     for row in rows:
+        trace = trace_id(row, token_tag)
+        if row.action == "archive":
+            _plan_archive(plan, row, trace)
+            continue
         try:
             properties = build_properties(row_fields(row), row.properties)
             associations = build_associations(row.associations)
         except MappingError as exc:
-            plan.decided.append(outcomes.failed(row, f"Cannot send: {exc}", "MAPPING_ERROR"))
+            where = f"{row.source} #{row.source_pk}: " if row.source else ""
+            message = f"Cannot send {where}{exc}" if where else f"Cannot send: {exc}"
+            plan.decided.append(outcomes.failed(row, message, "MAPPING_ERROR"))
             continue
-        trace = trace_id(row, token_tag)
         if row.hubspot_id:
             # Associations go with a create only: batch/update takes properties.
-            body: dict[str, Any] = {
-                "id": row.hubspot_id,
-                "properties": properties,
-                "objectWriteTraceId": trace,
-            }
-            plan.updates.append(Input(trace, [row], body))
+            send, after = changes(properties, row.synced_properties, create_only(row.source))
+            if not send:
+                plan.decided.append(outcomes.unchanged(row))
+                continue
+            body: dict[str, Any] = {"id": row.hubspot_id, "properties": send}
+            body["objectWriteTraceId"] = trace
+            plan.updates.append(Input(trace, [row], body, synced_after=after))
             continue
         if row.needs_reconcile:
             if not candidates(row):
@@ -98,9 +135,22 @@ def plan_batch(rows: list[db.ClaimedRow], token_tag: str) -> Plan:
             by_email[email].rows.append(row)
             continue
         # HubSpot's spec requires "associations" on every create input, [] when none.
-        body = {"properties": properties, "associations": associations, "objectWriteTraceId": trace}
-        item = Input(trace, [row], body, email)
+        body = {
+            "properties": properties,
+            "associations": associations,
+            "objectWriteTraceId": trace,
+        }
+        item = Input(trace, [row], body, email, synced_after=dict(properties))
         if email:
             by_email[email] = item
         plan.creates.append(item)
     return plan
+
+
+def _plan_archive(plan: Plan, row: db.ClaimedRow, trace: str) -> None:
+    if row.hubspot_id:
+        plan.archives.append(Input(trace, [row], {"id": row.hubspot_id}))
+    elif row.needs_reconcile and candidates(row):
+        plan.archive_lookups.append(row)  # an unanswered create may have made it
+    else:
+        plan.decided.append(outcomes.archived(row))  # HubSpot never had it

@@ -11,26 +11,21 @@ sent on their own, else the batch is split in halves, so only the bad inputs fai
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
-
-from django.utils import timezone
+from collections.abc import Callable
 
 from ..client import BatchResponse
 from ..exceptions import (
     ConflictError,
-    EndpointNotFoundError,
     HubSpotError,
     OutcomeUnknownError,
-    PipelineHaltError,
-    RateLimitedError,
     RejectedError,
     RetryLaterError,
 )
 from ..mapping import error_message
 from ..models import SyncAttempt, SyncBatch
-from ..ratelimit import DailyLimitExhaustedError
-from . import calls, matching, outcomes, pipeline
+from . import archive, calls, matching, outcomes
 from .batch import Batch, Record
+from .failures import request_failed, unknown
 from .plan import Input, Plan, candidates
 
 Outcome = SyncAttempt.Outcome
@@ -56,6 +51,7 @@ class Sender:
             self.send_creates(creates)
         if self.followups:
             self.send_updates(self.followups)
+        archive.send_archives(self.batch, plan)
 
     # -- linking to what HubSpot already holds --------------------------------------------
 
@@ -96,7 +92,8 @@ class Sender:
             "properties": item.properties,
             "objectWriteTraceId": item.trace_id,
         }
-        self.followups.append(Input(item.trace_id, [item.primary], body, item.email))
+        followup = Input(item.trace_id, [item.primary], body, item.email, item.synced_after)
+        self.followups.append(followup)
 
     # -- batch/update and batch/create ----------------------------------------------------
 
@@ -157,7 +154,9 @@ class Sender:
         same email are linked to it."""
         for n, row in enumerate(item.rows):
             kind = outcome if n == 0 else Outcome.LINKED
-            decision = outcomes.synced(row, hubspot_id, kind, response.status, result)
+            decision = outcomes.synced(
+                row, hubspot_id, kind, response.status, result, item.synced_after
+            )
             self.batch.decide(row, decision, record)
 
     # -- rejections -----------------------------------------------------------------------
@@ -222,36 +221,6 @@ class Sender:
             # A duplicate of a rejected row has data of its own: send it again by itself.
             again = "sent again: another row with this email was rejected"
             self.batch.retry(row, again, "", record, count=False, wait=0)
-
-
-def unknown(batch: Batch, item: Input, message: str, record: Record) -> None:
-    """The create may have happened: look it up before the next try, or hold it."""
-    now = timezone.now()
-    for row in item.rows:
-        batch.decide(row, outcomes.unknown(row, item.email, message, batch.policy, now), record)
-
-
-def request_failed(
-    batch: Batch, items: Sequence[Input], error: HubSpotError, record: Record
-) -> None:
-    """No usable answer for the whole request: stop everything (401, 403, the daily
-    limit), or decide every row it carried (retry later, or look up before creating)."""
-    if isinstance(error, PipelineHaltError | EndpointNotFoundError):
-        raise error  # no request will succeed: the run stops, rows untouched
-    if isinstance(error, RateLimitedError) and error.is_daily:
-        raise DailyLimitExhaustedError(pipeline.exhaust_daily(batch.conf))
-    if isinstance(error, OutcomeUnknownError):
-        for item in items:
-            unknown(batch, item, str(error), record)
-        return
-    # The rolling window is a wait, not a failure: no attempt is counted.
-    rolling = isinstance(error, RateLimitedError)
-    wait = error.retry_after
-    if rolling:
-        wait = wait or batch.conf.RATE_LIMIT_INTERVAL_SECONDS / 2
-    for item in items:
-        for row in item.rows:
-            batch.retry(row, str(error), error.category, record, count=not rolling, wait=wait)
 
 
 def _row_emails(item: Input) -> list[str]:
