@@ -203,3 +203,32 @@ R7 = row(7, sync_attempts=2, needs_reconcile=True, reconcile_emails="a@x.com ")
 )  # fmt: skip
 def test_each_decision_in_full(decide, expected):
     assert decide() == expected
+
+
+def test_synced_records_what_hubspot_now_holds():
+    after = {"email": "p1@example.com", "firstname": "F1"}
+    decision = outcomes.synced(row(), "512", Outcome.UPDATED, "COMPLETE", {}, after)
+    assert decision.write.synced_properties == after
+    assert outcomes.synced(row(), "512", Outcome.LINKED).write.synced_properties is None
+
+
+def test_unchanged_is_synced_without_a_request():
+    decision = outcomes.unchanged(row(hubspot_id="77", sync_attempts=3))
+    write = decision.write
+    assert (write.id, write.status, write.hubspot_id, write.attempts) == (1, "synced", "77", 0)
+    assert write.synced_properties is None  # what HubSpot holds is what it held
+    assert (decision.outcome, decision.hubspot_id, decision.retried) == ("unchanged", "77", False)
+    assert decision.error_message == "" and write.error == ""
+
+
+@pytest.mark.parametrize("hubspot_id", ["", "91"])
+def test_archived_is_final(hubspot_id):
+    decision = outcomes.archived(row(sync_attempts=2, needs_reconcile=True), hubspot_id)
+    write = decision.write
+    assert (write.status, write.hubspot_id, write.attempts) == ("archived", hubspot_id, 0)
+    assert write.needs_reconcile is False and write.reconcile_emails == ""
+    assert (decision.outcome, decision.hubspot_id, decision.retried) == (
+        "archived",
+        hubspot_id,
+        False,
+    )
