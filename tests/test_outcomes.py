@@ -221,11 +221,18 @@ def test_unchanged_is_synced_without_a_request():
     assert decision.error_message == "" and write.error == ""
 
 
-@pytest.mark.parametrize("hubspot_id", ["", "91"])
+@pytest.mark.parametrize("hubspot_id", [None, "91"])
 def test_archived_is_final(hubspot_id):
-    decision = outcomes.archived(row(sync_attempts=2, needs_reconcile=True), hubspot_id)
+    r = row(7, sync_attempts=2, needs_reconcile=True)
+    decision = outcomes.archived(r) if hubspot_id is None else outcomes.archived(r, hubspot_id)
+    hubspot_id = hubspot_id or ""  # never created: nothing to archive, no id
     write = decision.write
-    assert (write.status, write.hubspot_id, write.attempts) == ("archived", hubspot_id, 0)
+    assert (write.id, write.status, write.hubspot_id, write.attempts) == (
+        7,
+        "archived",
+        hubspot_id,
+        0,
+    )
     assert write.needs_reconcile is False and write.reconcile_emails == ""
     assert (decision.outcome, decision.hubspot_id, decision.retried) == (
         "archived",
