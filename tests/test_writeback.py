@@ -98,6 +98,48 @@ def test_claim_skips_rows_another_worker_has_locked():
     assert [r.id for r in rows] == [free.pk]
 
 
+def test_claim_returns_what_hubspot_last_accepted_and_the_row_s_source():
+    row = ContactFactory()
+    Contact.objects.filter(pk=row.pk).update(
+        synced_properties={"email": row.email, "firstname": "Ada"},
+        source="shop.customer",
+        source_pk="42",
+        action="archive",
+    )
+    other = ContactFactory()
+    _, claimed = claim()
+    by_id = {r.id: r for r in claimed}
+    assert by_id[row.pk].synced_properties == {"email": row.email, "firstname": "Ada"}
+    assert (by_id[row.pk].source, by_id[row.pk].source_pk) == ("shop.customer", "42")
+    assert by_id[row.pk].action == "archive"
+    assert by_id[other.pk].synced_properties is None  # never synced: nothing known
+    assert (by_id[other.pk].source, by_id[other.pk].action) == ("", "upsert")
+
+
+def test_a_synced_write_back_records_what_hubspot_holds_and_others_keep_it():
+    kept = {"email": "x@example.com"}
+    synced, failed, linked = ContactFactory(), ContactFactory(), ContactFactory()
+    Contact.objects.filter(pk__in=[failed.pk, linked.pk]).update(synced_properties=kept)
+    token, _ = claim()
+    now = timezone.now()
+    written = db.write_back(
+        token,
+        [
+            db.WriteBack(id=synced.pk, status="synced", hubspot_id="1",
+                         synced_properties={"email": synced.email, "firstname": "Ada"}),
+            db.WriteBack(id=failed.pk, status="failed", synced_properties={"email": "no"}),
+            db.WriteBack(id=linked.pk, status="synced", hubspot_id="2"),  # a link: unknown
+        ],
+        now,
+    )  # fmt: skip
+    assert written == 3
+    for row in (synced, failed, linked):
+        row.refresh_from_db()
+    assert linked.synced_properties == kept
+    assert synced.synced_properties == {"email": synced.email, "firstname": "Ada"}
+    assert failed.synced_properties == kept  # only a synced row's copy changes
+
+
 def test_claim_of_a_row_without_email_keeps_its_remembered_emails():
     row = ContactFactory(email="")
     Contact.objects.filter(pk=row.pk).update(reconcile_emails="before@x.com ")
