@@ -16,6 +16,7 @@ JSON is compared as data: on PostgreSQL as ``jsonb``; on SQLite as text written 
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -143,6 +144,7 @@ def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+@functools.lru_cache(maxsize=32)  # one statement text per chunk size and backend
 def _upsert_sql(count: int, postgres: bool) -> str:
     cast = "::jsonb" if postgres else ""
     one = (
