@@ -1,5 +1,6 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_save
+from django.utils.module_loading import autodiscover_modules
 
 
 class CrmSyncConfig(AppConfig):
@@ -8,7 +9,11 @@ class CrmSyncConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks, db, receivers  # noqa: F401  (checks and db register themselves)
+        from . import checks, db, receivers, registry  # noqa: F401  (checks, db register themselves)
         from .models import Contact
 
         post_save.connect(receivers.contact_saved, sender=Contact, dispatch_uid="crmsync_saved")
+        # Registered host models, whenever they are registered (here or in another app's ready).
+        registry.on_register(receivers.connect)
+        # Each installed app's hubspot.py, where registrations live (crmsync.register).
+        autodiscover_modules("hubspot")

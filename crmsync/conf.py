@@ -69,6 +69,9 @@ class CrmSyncSettings:
     CONCURRENCY: int = 4
     #: Most batches one drain (task run or command) sends before it returns; 0 = until empty.
     MAX_BATCHES_PER_RUN: int = 0
+    #: Whether saves, ``crmsync.queue()`` and ``crmsync_backfill`` of registered host models
+    #: queue anything. False: they write no mirror rows (and say so); sending is unaffected.
+    ENABLED: bool = True
 
     def replace(self, **changes: Any) -> CrmSyncSettings:
         return dataclasses.replace(self, **changes)
@@ -77,6 +80,14 @@ class CrmSyncSettings:
 NAMES = tuple(f.name for f in dataclasses.fields(CrmSyncSettings))
 _TYPES = {f.name: f.type for f in dataclasses.fields(CrmSyncSettings)}
 _DEFAULTS = CrmSyncSettings()
+
+
+def queueing_enabled() -> bool:
+    """``CRMSYNC["ENABLED"]``, read on every save of a registered model: a dict lookup, not
+    a settings object. Only ``False`` switches queueing off; any other value is a check error
+    (crmsync.E007) and queues as the default does."""
+    raw = _raw()
+    return not (isinstance(raw, Mapping) and raw.get("ENABLED", True) is False)
 
 
 def get_settings() -> CrmSyncSettings:
@@ -182,6 +193,8 @@ def coerce(name: str, text: str) -> Any:
     Text that is not a number is kept as it is, so the checks name the setting and the value
     instead of the settings module failing to import with a traceback."""
     kind = _TYPES[name]
+    if kind in ("bool", bool):
+        return _BOOL_TEXT.get(text.strip().lower(), text)
     try:
         if kind in ("int", int):
             return int(text)
@@ -190,6 +203,9 @@ def coerce(name: str, text: str) -> Any:
     except ValueError:
         return text
     return text
+
+
+_BOOL_TEXT = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
 
 
 def from_environ(environ: dict[str, str] | Any) -> dict[str, Any]:

@@ -9,11 +9,15 @@ beat task picks such rows up (they are pending), and the sync's own write-backs 
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.db import transaction
+from django.db.models.signals import post_delete, post_save
 
-from . import tasks
+from . import mirror, registry, tasks
+
+logger = logging.getLogger(__name__)
 
 
 def contact_saved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
@@ -24,6 +28,57 @@ def contact_saved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> N
     if created or getattr(instance, "_crmsync_changed", False):
         instance._crmsync_changed = False
         _enqueue_once_on_commit(kwargs.get("using"))
+
+
+def connect(registration: registry.Registration) -> None:
+    """Connect the save and delete handlers for a registered model (``registry.on_register``
+    calls it for each registration, made before or after ``ready()``)."""
+    model, uid = registration.model, registration.label
+    post_save.connect(registered_saved, sender=model, dispatch_uid=f"crmsync_saved:{uid}")
+    post_delete.connect(registered_deleted, sender=model, dispatch_uid=f"crmsync_deleted:{uid}")
+
+
+def registered_saved(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """post_save of a registered model: its mirror is upserted (one statement) and, when it
+    changed, a worker is nudged on commit."""
+    registration = registry.registration_for(sender)
+    if registration is None or kwargs.get("raw") or not _queueing():
+        return
+    using = kwargs.get("using")
+    if mirror.save_mirror(registration, instance, using):
+        _enqueue_once_on_commit(using)
+
+
+def registered_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """post_delete of a registered model: its mirror goes (never sent) or is marked for
+    archive (``on_delete="archive"``)."""
+    registration = registry.registration_for(sender)
+    if registration is None or not _queueing():
+        return
+    using = kwargs.get("using")
+    if mirror.delete_mirror(registration, instance, using):
+        _enqueue_once_on_commit(using)
+
+
+_said_disabled = False
+
+
+def _queueing() -> bool:
+    global _said_disabled
+    if registry.queueing_active():
+        return True
+    if not registry.queueing_paused() and not _said_disabled:
+        _said_disabled = True  # once per process: a log line per save would drown the log
+        logger.warning(
+            "crmsync: CRMSYNC['ENABLED'] is False: saves of registered models "
+            "queue nothing for HubSpot"
+        )
+    return False
+
+
+def nudge_on_commit(using: str | None = None) -> None:
+    """One nudge for this transaction, after it commits (``crmsync.queue`` uses it)."""
+    _enqueue_once_on_commit(using)
 
 
 def _enqueue_once_on_commit(using: str | None) -> None:

@@ -271,7 +271,10 @@ RULES += [
 
 def type_problem(name: str, kind: Any, value: Any) -> Problem | None:
     """Is ``value`` of the setting's type (``kind``, the dataclass annotation)?"""
-    if kind in ("int", int):
+    if kind in ("bool", bool):
+        ok = isinstance(value, bool)
+        wanted = "True or False"
+    elif kind in ("int", int):
         ok = isinstance(value, int) and not isinstance(value, bool)
         wanted = "an integer"
     elif kind in ("float", float):
