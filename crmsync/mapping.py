@@ -180,7 +180,12 @@ def build_properties(fields: Mapping[str, Any], extra: Mapping[str, Any] | None)
             )
             continue
         if name in fields:
-            problems.append(f"{name}: set it on the contact's own field, not in properties")
+            if isinstance(value, Mapping) and UNSENDABLE_KEY in value:
+                # A host row's value for one of the contact's own fields that could not be
+                # stored there: say why, not where it should have gone.
+                problems.append(f"{name}: {value[UNSENDABLE_KEY]}")
+            else:
+                problems.append(f"{name}: set it on the contact's own field, not in properties")
             continue
         _put(out, name, value, problems)
     for name, value in fields.items():

@@ -25,6 +25,7 @@ from ..conf import CrmSyncSettings, ensure_valid, validated_settings
 from ..exceptions import ConnectionFailedError, EndpointNotFoundError, PipelineHaltError
 from ..models import Contact, PipelineState, SyncStatus
 from ..ratelimit import DailyLimitExhaustedError, RateLimiterError
+from ..registry import create_only_for
 from ..runtime import get_client
 from . import send, writeback
 from .batch import Batch, RunSummary
@@ -186,7 +187,7 @@ def sync_batch(conf: CrmSyncSettings | None = None) -> RunSummary | None:
         return None
     batch = Batch(conf, get_client(conf), token, rows, lease_until)
     try:
-        send.Sender(batch).send(plan_batch(rows, batch.token_tag))
+        send.Sender(batch).send(plan_batch(rows, batch.token_tag, create_only_for))
     except PipelineHaltError as exc:
         writeback.write_back(batch)
         pause_pipeline(
