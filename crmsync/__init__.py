@@ -33,19 +33,27 @@ def register(
     create_only: Iterable[str] = (),
     when: Callable[[Any], Any] | None = None,
     on_delete: str = "ignore",
+    associations: Source | None = None,
 ) -> Registration:
     """Mirror ``model`` into HubSpot contacts.
 
     ``properties`` maps each HubSpot property to a field name, a dotted path through
     relations (``"company.name"``) or ``callable(obj)``; ``create_only`` properties are sent
     with the create only; rows for which ``when(obj)`` is false are not sent; ``on_delete``
-    is ``"ignore"`` (HubSpot keeps the contact) or ``"archive"``. ``manage.py check``
+    is ``"ignore"`` (HubSpot keeps the contact) or ``"archive"``; ``associations`` gives the
+    HubSpot company id (or ids) the contact belongs to, kept up to date through HubSpot's
+    associations API. ``manage.py check``
     reports every problem with the mapping.
     """
     from .registry import register as _register
 
     return _register(
-        model, properties=properties, create_only=create_only, when=when, on_delete=on_delete
+        model,
+        properties=properties,
+        create_only=create_only,
+        when=when,
+        on_delete=on_delete,
+        associations=associations,
     )
 
 

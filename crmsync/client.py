@@ -163,6 +163,31 @@ class HubSpotClient:
         path = f"{self.objects_path()}/batch/archive"
         return self._batch(path, encoded or encode({"inputs": list(inputs)}), before_send)
 
+    def associations_path(self) -> str:
+        if self.api_version == "v3":
+            return "/crm/v4/associations/contacts/companies"
+        return f"/crm/associations/{self.api_version}/contacts/companies"
+
+    def associations_create(
+        self,
+        inputs: Sequence[Mapping[str, Any]],
+        before_send: Hook | None = None,
+        encoded: bytes | None = None,
+    ) -> BatchResponse:
+        """v4 contact -> company associations: 201, or 207 naming the pairs that failed."""
+        path = f"{self.associations_path()}/batch/create"
+        return self._batch(path, encoded or encode({"inputs": list(inputs)}), before_send)
+
+    def associations_archive(
+        self,
+        inputs: Sequence[Mapping[str, Any]],
+        before_send: Hook | None = None,
+        encoded: bytes | None = None,
+    ) -> BatchResponse:
+        """Remove every association between each pair: 204, no body."""
+        path = f"{self.associations_path()}/batch/archive"
+        return self._batch(path, encoded or encode({"inputs": list(inputs)}), before_send)
+
     def batch_read_by_email(
         self,
         emails: Sequence[str],

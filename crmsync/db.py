@@ -36,6 +36,7 @@ CLAIM_COLUMNS = (
     "source_pk",
     "action",
     "synced_properties",
+    "synced_associations",
 )
 
 
@@ -63,6 +64,8 @@ class ClaimedRow:
     action: str = "upsert"
     #: what HubSpot last accepted from this row; None: not known
     synced_properties: dict[str, str] | None = None
+    #: the associations HubSpot holds, [company id, category, type id]; None: not known
+    synced_associations: list[list[Any]] | None = None
 
 
 @dataclass
@@ -83,6 +86,8 @@ class WriteBack:
     reconcile_emails: str = ""
     #: with status synced: what HubSpot now holds of this row's properties (None: unchanged)
     synced_properties: dict[str, str] | None = None
+    #: with status synced: the associations HubSpot now holds (None: unchanged)
+    synced_associations: list[list[Any]] | None = None
 
 
 @dataclass
@@ -228,6 +233,7 @@ def claim(
         item.properties = _json(item.properties)
         item.associations = _json(item.associations)
         item.synced_properties = _json(item.synced_properties)
+        item.synced_associations = _json(item.synced_associations)
         item.needs_reconcile = bool(item.needs_reconcile)
         claimed.append(item)
     claimed.sort(key=lambda r: r.id)
@@ -255,6 +261,7 @@ _WRITE_COLUMNS = (
     ("needs_reconcile", "boolean"),
     ("reconcile_emails", "text"),
     ("synced_properties", "jsonb"),
+    ("synced_associations", "jsonb"),
 )
 
 _write_values = attrgetter(
@@ -288,6 +295,8 @@ _SET_CLAUSE = """
     reconcile_emails = v.reconcile_emails,
     synced_properties = CASE WHEN v.status = %(synced)s AND v.synced_properties IS NOT NULL
                              THEN v.synced_properties ELSE c.synced_properties END,
+    synced_associations = CASE WHEN v.status = %(synced)s AND v.synced_associations IS NOT NULL
+                               THEN v.synced_associations ELSE c.synced_associations END,
     claim_token = NULL,
     lease_expires_at = NULL,
     updated_at = %(now)s
@@ -365,7 +374,7 @@ def _write_back_sqlite(token: uuid.UUID, values: list[tuple[Any, ...]], now: dt.
 def _sqlite_value(ops: Any, value: Any) -> Any:
     if isinstance(value, dt.datetime):
         return ops.adapt_datetimefield_value(value)
-    if isinstance(value, dict):
+    if isinstance(value, dict | list):
         return json.dumps(value, separators=(",", ":"))
     return value
 

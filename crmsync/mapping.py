@@ -210,6 +210,8 @@ def build_associations(raw: Any) -> list[dict[str, Any]]:
     contact -> company, unlabeled (type 279)."""
     if raw in (None, "", []):
         return []
+    if isinstance(raw, Mapping) and UNSENDABLE_KEY in raw:
+        raise MappingError(f"associations: {raw[UNSENDABLE_KEY]}")
     if not isinstance(raw, list):
         raise MappingError("associations: must be a list")
     out = []

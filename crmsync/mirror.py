@@ -29,7 +29,7 @@ from .models import SyncStatus
 from .registry import COLUMNS, Mapped, Registration, map_row, registration_for
 
 _TABLE = "crmsync_contact"
-_DATA = (*COLUMNS, "properties", "action")
+_DATA = (*COLUMNS, "properties", "associations", "action")
 # Statuses whose row is left as it is by a save: in flight, its worker sends it again after
 # the write-back (version moved); held, only an operator may release it.
 _KEEP = f"'{SyncStatus.IN_FLIGHT}', '{SyncStatus.HELD}'"
@@ -74,7 +74,7 @@ def upsert(label: str, rows: Sequence[tuple[Any, Mapped]], using: str | None = N
     params: list[Any] = []
     for pk, mapped in rows:
         params += [label, str(pk), *(mapped.columns[name] for name in COLUMNS)]
-        params += [_json(mapped.properties), now, now, now]
+        params += [_json(mapped.properties), _json(mapped.associations), now, now, now]
     with connection.cursor() as cursor:
         cursor.execute(_upsert_sql(len(rows), postgres), params)
         return len(cursor.fetchall())
@@ -148,7 +148,7 @@ def _json(value: Any) -> str:
 def _upsert_sql(count: int, postgres: bool) -> str:
     cast = "::jsonb" if postgres else ""
     one = (
-        f"(%s, %s, {', '.join(['%s'] * len(COLUMNS))}, %s{cast}, '[]', "
+        f"(%s, %s, {', '.join(['%s'] * len(COLUMNS))}, %s{cast}, %s{cast}, "
         f"'upsert', '{SyncStatus.PENDING}', '', '', '', '', 0, %s, 1, 0, 0, FALSE, '', %s, %s)"
     )
     if postgres:
@@ -161,7 +161,7 @@ def _upsert_sql(count: int, postgres: bool) -> str:
     return _UPSERT.format(
         data=", ".join(COLUMNS),
         values=", ".join([one] * count),
-        set_data=", ".join(f"{n} = EXCLUDED.{n}" for n in (*COLUMNS, "properties")),
+        set_data=", ".join(f"{n} = EXCLUDED.{n}" for n in (*COLUMNS, "properties", "associations")),
         differs=differs,
         now="EXCLUDED.next_attempt_at",
     )

@@ -49,6 +49,9 @@ class Registration:
     create_only: frozenset[str] = frozenset()
     when: Callable[[Any], Any] | None = None
     on_delete: str = "ignore"
+    #: The HubSpot company (or companies) the contact is associated with: a field name, a
+    #: dotted path or callable(obj) giving a HubSpot company id, a list of them, or None.
+    associations: Source | None = None
     #: ``app_label.modelname``: the mirror rows' ``source``.
     label: str = field(init=False)
     #: The forward relations dotted paths go through, for ``select_related`` when queueing.
@@ -56,7 +59,8 @@ class Registration:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "label", self.model._meta.label_lower)
-        object.__setattr__(self, "relations", _relations(self.model, self.properties.values()))
+        sources = [*self.properties.values(), *([self.associations] if self.associations else [])]
+        object.__setattr__(self, "relations", _relations(self.model, sources))
 
     def qualifies(self, obj: Any) -> bool:
         """Whether ``when`` lets this row reach HubSpot. A ``when`` that raises counts as
@@ -81,6 +85,8 @@ class Mapped:
     columns: dict[str, str]
     #: Other properties: HubSpot strings ("" clears), or unsendable markers.
     properties: dict[str, Any]
+    #: Associations in HubSpot's shape (contact -> company, unlabeled), or what went wrong.
+    associations: Any = field(default_factory=list)
 
 
 # -- the registry --------------------------------------------------------------------------
@@ -98,6 +104,7 @@ def register(
     create_only: Iterable[str] = (),
     when: Callable[[Any], Any] | None = None,
     on_delete: str = "ignore",
+    associations: Source | None = None,
 ) -> Registration:
     """Mirror ``model`` into HubSpot (see ``crmsync.register``). Problems with the mapping
     (an unknown field, no email...) are reported by ``manage.py check``, all at once."""
@@ -107,7 +114,9 @@ def register(
         raise TypeError("crmsync.register(properties=...) must be a dict of property -> source")
     if isinstance(create_only, str):
         create_only = [create_only]
-    registration = Registration(model, dict(properties), frozenset(create_only), when, on_delete)
+    registration = Registration(
+        model, dict(properties), frozenset(create_only), when, on_delete, associations
+    )
     if model in _active or registration.label == CONTACT_LABEL:
         _rejected.append(registration)
         return registration
@@ -210,7 +219,21 @@ def map_row(registration: Registration, obj: Any) -> Mapped:
                     value,
                 )
         properties[name] = value
-    return Mapped(columns, properties)
+    associations = (
+        _associations(_read(registration.associations, obj)) if (registration.associations) else []
+    )
+    return Mapped(columns, properties, associations)
+
+
+def _associations(value: Any) -> Any:
+    """Company ids -> HubSpot's association shape. Something else is kept as it is given,
+    so the sync fails the row with the mapping's own message about it."""
+    if isinstance(value, _Raised):
+        return {UNSENDABLE_KEY: value.why[:1000]}
+    ids = value if isinstance(value, list | tuple | set | frozenset) else [value]
+    if any(isinstance(i, models.Model) for i in ids):
+        return {UNSENDABLE_KEY: "associations: give HubSpot company ids, not model objects"}
+    return [{"to": {"id": str(i)}} for i in sorted(ids, key=str) if i not in (None, "")]
 
 
 class _Raised:

@@ -129,6 +129,9 @@ class Contact(ChangeTracking, models.Model):
     #: update sends only what changed and clears what was emptied. None: not known (a row
     #: synced before crmsync kept it): the next update sends every property.
     synced_properties = models.JSONField(null=True, blank=True, default=None, editable=False)
+    #: The associations HubSpot holds for this contact, as [company id, category, type id]
+    #: lists; None: not known (the next change adds every association, removes none).
+    synced_associations = models.JSONField(null=True, blank=True, default=None, editable=False)
     #: The emails this row had when it was claimed since it was last settled (lower case,
     #: space-separated): a lost create may have used any of them.
     reconcile_emails = models.TextField(default="", db_default="", blank=True, editable=False)

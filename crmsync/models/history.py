@@ -19,6 +19,8 @@ class SyncBatch(models.Model):
         UPDATE = "update", "batch/update"
         READ = "read", "batch/read"
         ARCHIVE = "archive", "batch/archive"
+        ASSOCIATE = "associate", "associations batch/create"
+        UNASSOCIATE = "unassociate", "associations batch/archive"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     endpoint = models.CharField(max_length=16, choices=Endpoint.choices)

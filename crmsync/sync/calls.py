@@ -54,13 +54,14 @@ def call(
     input_count: int,
     send: Callable[[bytes], BatchResponse],
     body: dict[str, Any],
+    path: str = "",
 ) -> Outcome:
     """Send one request (``send`` gets the encoded body) and note it for history."""
     encoded = encode(body)
     record = Record(
         SyncBatch(
             endpoint=endpoint,
-            path=f"{batch.client.objects_path()}/batch/{endpoint}",
+            path=path or f"{batch.client.objects_path()}/batch/{endpoint}",
             input_count=input_count,
             claim_token=batch.token,
             worker=worker_name(),

@@ -83,6 +83,7 @@ def synced(
     hubspot_status: str = "",
     result: dict[str, Any] | None = None,
     synced_properties: dict[str, str] | None = None,
+    synced_associations: list[list[Any]] | None = None,
 ) -> Decision:
     """HubSpot holds the contact; ``synced_properties``: what it now holds of the row's
     properties (None when this answer says nothing about them, as a link does)."""
@@ -95,6 +96,7 @@ def synced(
         hubspot_created_at=parse_time(result.get("createdAt")),
         hubspot_updated_at=parse_time(result.get("updatedAt")),
         synced_properties=synced_properties,
+        synced_associations=synced_associations,
     )
     return Decision(write, outcome, hubspot_id=hubspot_id)
 

@@ -31,6 +31,8 @@ class Input:
     email: str = ""
     #: what HubSpot holds of the row's properties once this input succeeds (None: unknown)
     synced_after: dict[str, str] | None = None
+    #: association changes to make after the update (see ``association_changes``)
+    links: Links | None = None
 
     @property
     def primary(self) -> db.ClaimedRow:
@@ -53,6 +55,43 @@ class Plan:
     archives: list[Input] = field(default_factory=list)
     #: rows to archive whose create may have happened unanswered: look them up by email
     archive_lookups: list[db.ClaimedRow] = field(default_factory=list)
+    #: known contacts whose associations changed but whose properties did not
+    links_only: list[Input] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Links:
+    """What an update changes of a contact's associations: pairs to archive (every type
+    between the contact and that company), associations to create, and what HubSpot holds
+    after both."""
+
+    archive: list[str]
+    create: list[list[Any]]
+    after: list[list[Any]]
+
+
+def association_keys(associations: list[dict[str, Any]]) -> list[list[Any]]:
+    """HubSpot-shaped associations as sorted [company id, category, type id] lists."""
+    keys = {
+        (a["to"]["id"], t["associationCategory"], t["associationTypeId"])
+        for a in associations
+        for t in a["types"]
+    }
+    return [list(k) for k in sorted(keys)]
+
+
+def association_changes(current: list[list[Any]], synced: list[list[Any]] | None) -> Links | None:
+    """None when nothing changed. Unknown (None) synced: create every association, archive
+    none. v4's archive removes every type between a pair, so a pair that loses one type is
+    archived and its remaining types created again."""
+    if synced is None:
+        return Links([], current, current) if current else None
+    now, then = {tuple(k) for k in current}, {tuple(k) for k in synced}
+    if now == then:
+        return None
+    touched = sorted({k[0] for k in then - now})
+    create = [list(k) for k in sorted(now) if k not in then or k[0] in touched]
+    return Links(touched, create, current)
 
 
 CreateOnly = Callable[[str], frozenset[str]]
@@ -118,12 +157,16 @@ def plan_batch(rows: list[db.ClaimedRow], token_tag: str, create_only: CreateOnl
         if row.hubspot_id:
             # Associations go with a create only: batch/update takes properties.
             send, after = changes(properties, row.synced_properties, create_only(row.source))
-            if not send:
-                plan.decided.append(outcomes.unchanged(row))
-                continue
+            links = association_changes(association_keys(associations), row.synced_associations)
             body: dict[str, Any] = {"id": row.hubspot_id, "properties": send}
             body["objectWriteTraceId"] = trace
-            plan.updates.append(Input(trace, [row], body, synced_after=after))
+            item = Input(trace, [row], body, synced_after=after, links=links)
+            if send:
+                plan.updates.append(item)
+            elif links:
+                plan.links_only.append(item)
+            else:
+                plan.decided.append(outcomes.unchanged(row))
             continue
         if row.needs_reconcile:
             if not candidates(row):
@@ -140,7 +183,8 @@ def plan_batch(rows: list[db.ClaimedRow], token_tag: str, create_only: CreateOnl
             "associations": associations,
             "objectWriteTraceId": trace,
         }
-        item = Input(trace, [row], body, email, synced_after=dict(properties))
+        links = Links([], [], association_keys(associations))  # sent with the create
+        item = Input(trace, [row], body, email, synced_after=dict(properties), links=links)
         if email:
             by_email[email] = item
         plan.creates.append(item)

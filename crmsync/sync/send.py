@@ -23,10 +23,10 @@ from ..exceptions import (
 )
 from ..mapping import error_message
 from ..models import SyncAttempt, SyncBatch
-from . import archive, calls, matching, outcomes
+from . import archive, associations, calls, matching, outcomes
 from .batch import Batch, Record
 from .failures import request_failed, unknown
-from .plan import Input, Plan, candidates
+from .plan import Input, Links, Plan, candidates
 
 Outcome = SyncAttempt.Outcome
 NOT_MENTIONED = "HubSpot's answer did not mention this contact"
@@ -49,8 +49,10 @@ class Sender:
             self.send_updates(updates)
         if creates:
             self.send_creates(creates)
-        if self.followups:
-            self.send_updates(self.followups)
+        followups = self.followups
+        if followups:
+            self.send_updates(followups)
+        associations.send_associations(self.batch, [*updates, *followups, *plan.links_only])
         archive.send_archives(self.batch, plan)
 
     # -- linking to what HubSpot already holds --------------------------------------------
@@ -92,7 +94,10 @@ class Sender:
             "properties": item.properties,
             "objectWriteTraceId": item.trace_id,
         }
-        followup = Input(item.trace_id, [item.primary], body, item.email, item.synced_after)
+        # What HubSpot had is unknown: create every association this row has (idempotent).
+        after = item.links.after if item.links else []
+        links = Links([], after, after)
+        followup = Input(item.trace_id, [item.primary], body, item.email, item.synced_after, links)
         self.followups.append(followup)
 
     # -- batch/update and batch/create ----------------------------------------------------
@@ -154,8 +159,10 @@ class Sender:
         same email are linked to it."""
         for n, row in enumerate(item.rows):
             kind = outcome if n == 0 else Outcome.LINKED
+            # A create carried its associations: HubSpot holds them now.
+            links = item.links.after if item.links and outcome == Outcome.CREATED else None
             decision = outcomes.synced(
-                row, hubspot_id, kind, response.status, result, item.synced_after
+                row, hubspot_id, kind, response.status, result, item.synced_after, links
             )
             self.batch.decide(row, decision, record)
 
