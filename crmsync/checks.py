@@ -85,6 +85,11 @@ def registration_problems(registration: registry.Registration) -> list[CheckMess
         problem = None if callable(source) else source_problem(registration.model, source)
         if problem:
             found.append(_error("bad_source", registration, f"property {name!r}: {problem}"))
+    associations = registration.associations
+    if associations is not None and not callable(associations):
+        problem = source_problem(registration.model, associations)
+        if problem:
+            found.append(_error("bad_source", registration, f"associations: {problem}"))
     if "email" not in registration.properties:
         found.append(
             _error(

@@ -447,3 +447,11 @@ def test_a_clean_registration_passes_the_checks(register):
     register(properties={**PROPERTIES, "lifecyclestage": lambda c: "customer"})
     assert checks.check_registrations() == []
     call_command("check", "--fail-level", "ERROR")
+
+
+def test_checks_report_a_bad_associations_path(register):
+    register(properties={"email": "email"}, associations="company.hubspot_company")
+    [message] = checks.check_registrations()
+    assert message.id == "crmsync.E020"
+    assert message.msg.startswith("hostapp.Customer: associations: ")
+    assert "has no field 'hubspot_company'" in message.msg
