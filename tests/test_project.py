@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_no_missing_migrations():
     out = io.StringIO()
     try:
-        call_command("makemigrations", "crmsync", "--check", "--dry-run", stdout=out)
+        call_command("makemigrations", "crmsync", "shop", "--check", "--dry-run", stdout=out)
     except SystemExit as exc:  # --check exits non-zero when a migration is missing
         pytest.fail(f"model changes without a migration:\n{out.getvalue()} ({exc})")
 
