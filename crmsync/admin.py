@@ -8,12 +8,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.apps import apps
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
-from . import services
+from . import registry, services
 from .models import SYNCED_FIELDS, Contact, ContactQuerySet, PipelineState, SyncAttempt, SyncBatch
 from .tasks import enqueue_sync
 
@@ -43,11 +45,31 @@ class ContactAttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
     verbose_name_plural = "sync attempts (newest first)"
 
 
+class SourceFilter(admin.SimpleListFilter):
+    """crmsync's own contacts, or the mirrors of one registered model."""
+
+    title = "source"
+    parameter_name = "source"
+    OWN = "-"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        # The registered models, not a DISTINCT over the table (millions of rows).
+        labels = sorted(r.label for r in registry.registrations())
+        return [(self.OWN, "crmsync's own contacts"), *((label, label) for label in labels)]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Contact]) -> QuerySet[Contact]:
+        value = self.value()
+        if value is None:
+            return queryset
+        return queryset.filter(source="" if value == self.OWN else value)
+
+
 @admin.register(Contact)
 class ContactAdmin(admin.ModelAdmin):
     list_display = (
         "email",
         "full_name",
+        "source_display",
         "sync_status",
         "hubspot_id",
         "sync_attempts",
@@ -55,7 +77,7 @@ class ContactAdmin(admin.ModelAdmin):
         "synced_at",
         "updated_at",
     )
-    list_filter = ("sync_status", "sync_error_category", "lifecyclestage")
+    list_filter = ("sync_status", SourceFilter, "sync_error_category", "lifecyclestage")
     # "=hubspot_id": an exact match, so the index serves it.
     search_fields = ("email", "=hubspot_id", "firstname", "lastname")
     readonly_fields = (
@@ -84,6 +106,49 @@ class ContactAdmin(admin.ModelAdmin):
     actions = ("queue_for_sync", "sync_now", "release_held")
     list_per_page = 50
     show_full_result_count = False  # COUNT(*) over millions of rows on every page is slow
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        """A mirror's data comes from its host row (an edit here would be overwritten by the
+        next save there): all of it is read-only, with a link to the host row instead."""
+        fields = tuple(super().get_readonly_fields(request, obj))
+        if obj is not None and obj.source:
+            return ("source_display", *SYNCED_FIELDS, *fields)
+        return fields
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or not obj.source:
+            return fieldsets
+        note = (
+            "This contact mirrors a row of a registered model: edit that row, and crmsync "
+            "sends the change."
+        )
+        return ((None, {"fields": ("source_display",), "description": note}), *fieldsets)
+
+    @admin.display(description="source", ordering="source")
+    def source_display(self, obj: Contact) -> str:
+        """``hostapp.customer #12``, linked to its admin page when the admin has one."""
+        if not obj.source:
+            return "-"
+        text = f"{obj.source} #{obj.source_pk}"
+        url = self.host_url(obj)
+        return format_html('<a href="{}">{}</a>', url, text) if url else text
+
+    def host_url(self, obj: Contact) -> str | None:
+        try:
+            model = apps.get_model(obj.source)
+        except (LookupError, ValueError):
+            return None  # a model no longer installed
+        if model not in self.admin_site._registry:
+            return None
+        opts = model._meta
+        try:
+            return reverse(
+                f"{self.admin_site.name}:{opts.app_label}_{opts.model_name}_change",
+                args=[obj.source_pk],
+            )
+        except NoReverseMatch:
+            return None
 
     @admin.display(description="name", ordering="lastname")
     def full_name(self, obj: Contact) -> str:

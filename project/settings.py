@@ -28,6 +28,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "crmsync",
+    "project.shop",  # the demo's own model, synced as a registered host model
 ]
 
 MIDDLEWARE = [

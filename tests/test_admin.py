@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-import pytest
-from django.contrib.auth.models import Permission, User
-from django.urls import reverse
+import importlib
 
-from crmsync import services
+import pytest
+from django.contrib import admin
+from django.contrib.auth.models import Permission, User
+from django.urls import clear_url_caches, reverse
+
+import crmsync
+from crmsync import registry, services
 from crmsync.models import Contact, PipelineState, SyncAttempt, SyncBatch, SyncStatus
 from tests.factories import ContactFactory
+from tests.hostapp.models import Customer
 
 pytestmark = pytest.mark.django_db
 
@@ -167,3 +172,82 @@ def test_editing_a_contact_in_the_admin_requeues_it(admin_client, synced):
     good.refresh_from_db()
     assert good.firstname == "Renamed"
     assert good.sync_status == SyncStatus.PENDING and good.hubspot_id
+
+
+@pytest.fixture
+def mirrored(crmsync_settings):
+    """A registered host row (tests.hostapp's Customer) and its mirror."""
+    crmsync.register(
+        Customer,
+        properties={"email": "email", "firstname": "first_name", "lastname": "last_name"},
+    )
+    try:
+        customer = Customer.objects.create(email="ada@example.com", first_name="Ada")
+        own = ContactFactory(email="own@example.com")
+        yield customer, Contact.objects.get(source="hostapp.customer"), own
+    finally:
+        registry.unregister(Customer)
+
+
+@pytest.fixture
+def customer_admin():
+    """The host model with an admin of its own, as a host project's would have (the URLs
+    are read again: admin.site.urls is evaluated when the urlconf is imported)."""
+    import project.urls
+
+    admin.site.register(Customer)
+    try:
+        importlib.reload(project.urls)
+        clear_url_caches()
+        yield
+    finally:
+        admin.site.unregister(Customer)
+        importlib.reload(project.urls)
+        clear_url_caches()
+
+
+def test_a_mirror_is_read_only_and_names_its_source(admin_client, mirrored):
+    customer, mirror, _ = mirrored
+    url = reverse("admin:crmsync_contact_change", args=[mirror.pk])
+    page = admin_client.get(url).content.decode()
+    assert f"hostapp.customer #{customer.pk}" in page
+    assert "edit that row" in page
+    assert 'name="firstname"' not in page and 'name="email"' not in page
+    assert f">hostapp.customer #{customer.pk}</a>" not in page  # no admin for it: no link
+    data = {"firstname": "Changed", "email": "other@example.com", "lastname": "X"}
+    data.update({"sync_attempts_log-TOTAL_FORMS": "0", "sync_attempts_log-INITIAL_FORMS": "0"})
+    admin_client.post(url, data)
+    mirror.refresh_from_db()
+    assert (mirror.firstname, mirror.email, mirror.lastname) == ("Ada", "ada@example.com", "")
+
+
+def test_a_mirror_links_to_its_host_row_when_the_admin_has_its_model(
+    admin_client, mirrored, customer_admin
+):
+    customer, mirror, _ = mirrored
+    link = reverse("admin:hostapp_customer_change", args=[customer.pk])
+    expected = f'<a href="{link}">hostapp.customer #{customer.pk}</a>'
+    page = admin_client.get(reverse("admin:crmsync_contact_change", args=[mirror.pk]))
+    assert expected in page.content.decode()
+    listing = admin_client.get(reverse("admin:crmsync_contact_changelist"))
+    assert expected in listing.content.decode()
+
+
+def test_the_list_shows_and_filters_by_source(admin_client, mirrored):
+    customer, _, _ = mirrored
+    url = reverse("admin:crmsync_contact_changelist")
+    page = admin_client.get(url).content.decode()
+    assert f"hostapp.customer #{customer.pk}" in page and "own@example.com" in page
+    assert "crmsync&#x27;s own contacts" in page  # the filter's choices
+    mirrors = admin_client.get(url, {"source": "hostapp.customer"}).content.decode()
+    assert "ada@example.com" in mirrors and "own@example.com" not in mirrors
+    own = admin_client.get(url, {"source": "-"}).content.decode()
+    assert "own@example.com" in own and "ada@example.com" not in own
+
+
+def test_an_own_contact_stays_editable(admin_client, mirrored):
+    _, _, own = mirrored
+    page = admin_client.get(reverse("admin:crmsync_contact_change", args=[own.pk]))
+    text = page.content.decode()
+    assert 'name="firstname"' in text and 'name="email"' in text
+    assert "edit that row" not in text

@@ -13,6 +13,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import override_settings
 
+import crmsync
 from crmsync.checks import check_settings
 from crmsync.conf import from_environ, get_settings
 from crmsync.models import Contact, SyncStatus
@@ -25,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_no_missing_migrations():
     out = io.StringIO()
     try:
-        call_command("makemigrations", "crmsync", "--check", "--dry-run", stdout=out)
+        call_command("makemigrations", "crmsync", "shop", "--check", "--dry-run", stdout=out)
     except SystemExit as exc:  # --check exits non-zero when a migration is missing
         pytest.fail(f"model changes without a migration:\n{out.getvalue()} ({exc})")
 
@@ -131,3 +132,42 @@ def test_resume_command(crmsync_settings):
     call_command("crmsync_resume", stdout=out)
     assert "resumed" in out.getvalue()
     assert not services.pipeline_state().paused
+
+
+def readme_snippet(first_line: str) -> str:
+    """The README's Python block that starts with ``first_line``."""
+    text = (ROOT / "README.md").read_text()
+    start = text.index(f"```python\n{first_line}\n") + len("```python\n")
+    return text[start : text.index("```", start)]
+
+
+@pytest.mark.django_db
+def test_the_readme_registers_auth_user_in_a_few_lines(crmsync_sandbox):
+    from django.contrib.auth.models import User
+
+    from crmsync import registry
+    from crmsync.testing import assert_in_hubspot, sync_now
+
+    code = readme_snippet("# accounts/hubspot.py")
+    assert len(code.splitlines()) <= 10
+    try:
+        exec(compile(code, "README.md", "exec"), {})
+        ada = User.objects.create_user("ada", email="ada@example.com", first_name="Ada")
+        User.objects.create_user("noemail", first_name="No")  # when= is false: not sent
+        User.objects.create_user("gone", email="gone@example.com", is_active=False)
+        assert sync_now().synced == 1
+        assert_in_hubspot(
+            crmsync_sandbox,
+            email="ada@example.com",
+            properties={"firstname": "Ada", "lastname": None},
+        )
+        assert len(crmsync_sandbox.contacts()) == 1
+        ada.last_name = "Lovelace"
+        ada.save()
+        assert sync_now().synced == 1
+        assert_in_hubspot(
+            crmsync_sandbox, email="ada@example.com", properties={"lastname": "Lovelace"}
+        )
+        assert crmsync.hubspot_id(ada) == crmsync_sandbox.contacts()[0]["id"]
+    finally:
+        registry.unregister(User)
