@@ -15,7 +15,7 @@ $(STAMP): requirements.txt pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput --skip-checks -v 0
-	$(BIN)/python manage.py crmsync_demo
+	$(BIN)/python manage.py crmsync_demo $(DEMO_ARGS)
 
 test: $(STAMP) lint typecheck pytest
 
