@@ -77,7 +77,11 @@ class HostBench(Bench):
     def close(self) -> None:
         # The nudges the saves published: a list under the queue's name, and its binding.
         with contextlib.suppress(Exception):
-            self.redis.delete(self.queue, f"_kombu.binding.{self.queue}")
+            self.redis.delete(
+                self.queue,
+                f"_kombu.binding.{self.queue}",
+                f"_kombu.binding_permanent.{self.queue}",
+            )
         super().close()
 
     def truncate(self) -> None:
