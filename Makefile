@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest serve bench bench-throughput chaos mutation clean
+.PHONY: demo test lint typecheck pytest serve bench bench-throughput bench-host chaos mutation clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,10 +50,17 @@ serve: $(STAMP)
 	$(SERVE_ENV) $(BIN)/celery -A project beat --loglevel=INFO --schedule /tmp/crmsync-beat & \
 	$(SERVE_ENV) $(BIN)/python manage.py runserver 127.0.0.1:8000
 
-bench: bench-throughput
+# The throughput bench, then the registered-host-model bench (docs/benchmarks.md); one after
+# the other, never at once: both measure the same two cores. BENCH_ARGS: e.g. --quick.
+bench: $(STAMP)
+	$(MAKE) bench-throughput
+	$(MAKE) bench-host
 
 bench-throughput: $(STAMP)
-	$(BIN)/python -m bench.throughput
+	$(BIN)/python -m bench.throughput $(BENCH_ARGS)
+
+bench-host: $(STAMP)
+	$(BIN)/python -m bench.host_models $(BENCH_ARGS)
 
 chaos: $(STAMP)
 	$(BIN)/python -m bench.chaos

@@ -1,0 +1,1 @@
+"""The benchmark's registration of ``tests.hostapp.Customer`` (see ``hubspot.py``)."""
