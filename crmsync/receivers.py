@@ -93,4 +93,4 @@ def _enqueue_once_on_commit(using: str | None) -> None:
 
 
 def _nudge() -> None:
-    tasks.enqueue_sync()
+    tasks.nudge_soon()  # never waits for the broker: the save's request goes on

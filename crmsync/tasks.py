@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from typing import Any
@@ -67,7 +68,13 @@ def _publish() -> None:
     # (4 s) and more while the save waits. retry=False: no publish retries either.
     with current_app.connection_for_write(
         connect_timeout=BROKER_CONNECT_TIMEOUT_SECONDS,
-        transport_options={"max_retries": 0},
+        # A broker that accepts and then says nothing must not hold the nudge thread for
+        # ever (Redis reads honour socket_timeout; AMQP has its own connect timeout).
+        transport_options={
+            "max_retries": 0,
+            "socket_timeout": BROKER_CONNECT_TIMEOUT_SECONDS,
+            "socket_connect_timeout": BROKER_CONNECT_TIMEOUT_SECONDS,
+        },
     ) as connection:
         sync_pending.apply_async(producer=connection.Producer(), retry=False)
 
@@ -99,3 +106,46 @@ def enqueue_sync() -> bool:
         )
         return False
     return True
+
+
+class _Nudger:
+    """Publishes the save path's nudges from a thread of its own, so a save (often a web
+    request) never waits for the broker: ``wake()`` only sets an event. Saves that come while
+    a nudge is being published share the next one (a worker drains every due row, not the one
+    saved). One thread per process, made again in a forked child (its pid is checked)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._event = threading.Event()
+        self._pid = 0
+
+    def wake(self) -> None:
+        if self._pid != os.getpid():
+            with self._lock:
+                if self._pid != os.getpid():
+                    self._event = threading.Event()
+                    thread = threading.Thread(
+                        target=self._run, args=(self._event,), name="crmsync-nudge", daemon=True
+                    )
+                    thread.start()
+                    self._pid = os.getpid()
+        self._event.set()
+
+    @staticmethod
+    def _run(event: threading.Event) -> None:
+        while True:
+            event.wait()
+            event.clear()
+            try:
+                enqueue_sync()
+            except Exception:  # never let the thread die: the next save would wait forever
+                logger.exception("crmsync: the nudge failed; the beat schedule drains the rows")
+
+
+_nudger = _Nudger()
+
+
+def nudge_soon() -> None:
+    """The save path's nudge: returns at once; ``enqueue_sync`` runs on crmsync's nudge
+    thread (beat drains the rows anyway if the broker is down or missing)."""
+    _nudger.wake()

@@ -54,7 +54,7 @@ def nudges(monkeypatch):
     sent: list[tuple] = []
     eager = current_app.conf.task_always_eager
     current_app.conf.task_always_eager = False
-    monkeypatch.setattr(tasks, "_publish", lambda: sent.append(()))
+    monkeypatch.setattr(tasks, "nudge_soon", lambda: sent.append(()))
     monkeypatch.setattr(tasks, "_broker_down_until", 0.0)
     yield sent
     current_app.conf.task_always_eager = eager

@@ -292,3 +292,26 @@ def test_a_reachable_broker_gets_the_nudge(celery_conf):
         message = connection.SimpleQueue("celery").get(timeout=1)
     assert message.headers["task"] == "crmsync.sync_pending_contacts"
     message.ack()
+
+
+@pytest.mark.django_db
+def test_a_save_never_waits_for_a_broker_that_does_not_answer(
+    celery_conf, django_capture_on_commit_callbacks, caplog
+):
+    silent = socket.socket()  # accepts connections, never says a word
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    try:
+        celery_conf.task_always_eager = False
+        celery_conf.broker_write_url = None
+        celery_conf.broker_url = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+        started = time.monotonic()
+        with django_capture_on_commit_callbacks(execute=True):
+            Contact.objects.create(email="quick@example.com")
+        assert time.monotonic() - started < 0.3  # the nudge thread waits, not the save
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and "unreachable" not in caplog.text:
+            time.sleep(0.05)
+        assert "is unreachable" in caplog.text  # and says so, from its own thread
+    finally:
+        silent.close()
