@@ -102,6 +102,7 @@ def test_claim_returns_what_hubspot_last_accepted_and_the_row_s_source():
     row = ContactFactory()
     Contact.objects.filter(pk=row.pk).update(
         synced_properties={"email": row.email, "firstname": "Ada"},
+        synced_associations=[["9001", "HUBSPOT_DEFINED", 279]],
         source="shop.customer",
         source_pk="42",
         action="archive",
@@ -112,7 +113,9 @@ def test_claim_returns_what_hubspot_last_accepted_and_the_row_s_source():
     assert by_id[row.pk].synced_properties == {"email": row.email, "firstname": "Ada"}
     assert (by_id[row.pk].source, by_id[row.pk].source_pk) == ("shop.customer", "42")
     assert by_id[row.pk].action == "archive"
+    assert by_id[row.pk].synced_associations == [["9001", "HUBSPOT_DEFINED", 279]]
     assert by_id[other.pk].synced_properties is None  # never synced: nothing known
+    assert by_id[other.pk].synced_associations is None
     assert (by_id[other.pk].source, by_id[other.pk].action) == ("", "upsert")
 
 
