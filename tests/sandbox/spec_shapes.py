@@ -95,32 +95,7 @@ def simple_public_object_problems(result: Any, where: str = "result") -> Problem
 
 def batch_response_problems(body: Any, http_status: int) -> Problems:
     """BatchResponseSimplePublicObject (200/201) or ...WithErrors (207)."""
-    if not isinstance(body, dict):
-        return ["body is not an object"]
-    problems: Problems = []
-    if body.get("status") not in ("PENDING", "PROCESSING", "CANCELED", "COMPLETE"):
-        problems.append(f"status {body.get('status')!r} is not a batch status")
-    for name in ("startedAt", "completedAt"):
-        if not isinstance(body.get(name), str):
-            problems.append(f"{name} must be a string")
-    results = body.get("results")
-    if not isinstance(results, list):
-        problems.append("results must be a list")
-    else:
-        for i, result in enumerate(results):
-            problems.extend(simple_public_object_problems(result, f"results[{i}]"))
-    if http_status == 207:
-        errors = body.get("errors")
-        if not isinstance(errors, list) or not errors:
-            problems.append("a 207 needs a non-empty errors list")
-        else:
-            for i, error in enumerate(errors):
-                problems.extend(standard_error_problems(error, f"errors[{i}]"))
-            if body.get("numErrors") != len(errors):
-                problems.append("numErrors must count the errors")
-    elif "errors" in body or "numErrors" in body:
-        problems.append(f"a {http_status} carries no errors")
-    return problems
+    return association_batch_problems(body, http_status, simple_public_object_problems)
 
 
 def error_body_problems(body: Any) -> Problems:
@@ -242,8 +217,9 @@ def association_multi_with_label_problems(result: Any, where: str = "result") ->
 
 
 def association_batch_problems(body: Any, http_status: int, result_problems: Any) -> Problems:
-    """A v4 batch answer (BatchResponse...): status, results checked by ``result_problems``,
-    startedAt and completedAt; a 207 has StandardErrors counted by numErrors."""
+    """A batch answer (BatchResponse..., v3 objects and v4 associations alike): status,
+    results checked by ``result_problems``, startedAt and completedAt; a 207 has
+    StandardErrors counted by numErrors."""
     if not isinstance(body, dict):
         return ["body is not an object"]
     problems: Problems = []
