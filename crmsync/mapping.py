@@ -35,9 +35,7 @@ def to_hubspot_value(value: Any, name: str = "value") -> str | None:
     """Convert one Python value to HubSpot's string form; ``None`` means "leave it out"."""
     if value is None:
         return None
-    if _is_unsendable(value):
-        raise MappingError(f"{name}: {value[UNSENDABLE_KEY]}")
-    if isinstance(value, str):
+    if isinstance(value, str):  # first: nearly every value is one
         return _checked_string(value, name)
     if isinstance(value, bool):  # before int: bool is an int
         return "true" if value else "false"
@@ -52,6 +50,8 @@ def to_hubspot_value(value: Any, name: str = "value") -> str | None:
     if isinstance(value, list | tuple | set | frozenset):
         items = sorted(value, key=str) if isinstance(value, set | frozenset) else value
         return _checked_string(";".join(_option_text(item, name) for item in items), name)
+    if _is_unsendable(value):
+        raise MappingError(f"{name}: {value[UNSENDABLE_KEY]}")
     raise MappingError(f"{name}: cannot send a value of type {type(value).__name__} to HubSpot")
 
 
