@@ -105,7 +105,7 @@ def test_an_unknown_company_fails_the_row_with_hubspots_message(crmsync_settings
     assert contact.sync_status == SyncStatus.FAILED
     assert contact.sync_error.startswith("associations: ")
     assert "123456" in contact.sync_error
-    assert contact.synced_associations == []  # what HubSpot holds: none
+    assert contact.synced_associations is None  # created with none: nothing recorded
 
 
 def test_a_registered_models_company_is_kept_up_to_date(crmsync_settings, hubspot_sandbox):

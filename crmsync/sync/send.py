@@ -159,8 +159,10 @@ class Sender:
         same email are linked to it."""
         for n, row in enumerate(item.rows):
             kind = outcome if n == 0 else Outcome.LINKED
-            # A create carried its associations: HubSpot holds them now.
+            # A create carried its associations: HubSpot holds them now (none: the same as
+            # not known, so nothing is written, which keeps the write-back lean).
             links = item.links.after if item.links and outcome == Outcome.CREATED else None
+            links = links or None
             decision = outcomes.synced(
                 row, hubspot_id, kind, response.status, result, item.synced_after, links
             )
