@@ -8,11 +8,10 @@ of a contact with no companies answers a per-input ``NO_ASSOCIATIONS_FOUND`` err
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from .config import SandboxConfig
-from .contacts import batch_inputs
+from .contacts import Shuffle, batch_answer, batch_inputs
 from .errors import OBJECT_NOT_FOUND, ApiError, InputError
 from .stats import Stats
 from .store import PRIMARY_TYPE_ID, UNLABELED_TYPE_ID, Contact, Store, now_iso
@@ -27,7 +26,6 @@ LABELS: dict[int, str | None] = {UNLABELED_TYPE_ID: None, PRIMARY_TYPE_ID: "Prim
 CATEGORIES = ("HUBSPOT_DEFINED", "USER_DEFINED", "INTEGRATOR_DEFINED")
 NO_ASSOCIATIONS_FOUND = "crm.associations.NO_ASSOCIATIONS_FOUND"
 
-Shuffle = Callable[[list[Any]], None]
 Json = dict[str, Any]
 
 
@@ -91,15 +89,8 @@ class AssociationsApi:
         started: str,
         ok_status: int,
     ) -> tuple[int, Json]:
-        if config.shuffle_results and len(results) > 1:
-            self.shuffle(results)
-        body: Json = {"status": "COMPLETE", "results": results}
-        if errors:
-            body["numErrors"] = len(errors)
-            body["errors"] = [e.per_input(None) for e in errors]
-        body["startedAt"] = started
-        body["completedAt"] = now_iso()
-        return (207 if errors else ok_status), body
+        failures = [e.per_input(None) for e in errors]
+        return batch_answer(config, self.shuffle, results, failures, started, ok_status)
 
     def _pair(self, from_id: str, to_id: str) -> Contact | InputError:
         """The active contact, if it and the company exist (callers hold the lock)."""

@@ -42,6 +42,27 @@ Shuffle = Callable[[list[Any]], None]
 Json = dict[str, Any]
 
 
+def batch_answer(
+    config: SandboxConfig,
+    shuffle: Shuffle,
+    results: list[Json],
+    errors: list[Json],
+    started: str,
+    ok_status: int,
+) -> tuple[int, Json]:
+    """A batch answer as HubSpot shapes it, for objects and associations alike: results in
+    any order, a 207 with the per-input errors counted by numErrors."""
+    if config.shuffle_results and len(results) > 1:
+        shuffle(results)
+    body: Json = {"status": "COMPLETE", "results": results}
+    if errors:
+        body["numErrors"] = len(errors)
+        body["errors"] = errors
+    body["startedAt"] = started
+    body["completedAt"] = now_iso()
+    return (207 if errors else ok_status), body
+
+
 def batch_inputs(payload: Any, limit: int = MAX_BATCH_INPUTS) -> list[Any]:
     """The ``inputs`` of a batch body, each an object, at most ``limit`` of them (else 400)."""
     if not isinstance(payload, dict) or not isinstance(payload.get("inputs"), list):
@@ -167,15 +188,7 @@ class ContactsApi:
         started: str,
         ok_status: int,
     ) -> tuple[int, Json]:
-        if config.shuffle_results and len(results) > 1:
-            self.shuffle(results)
-        body: Json = {"status": "COMPLETE", "results": results}
-        if errors:
-            body["numErrors"] = len(errors)
-            body["errors"] = errors
-        body["startedAt"] = started
-        body["completedAt"] = now_iso()
-        return (207 if errors else ok_status), body
+        return batch_answer(config, self.shuffle, results, errors, started, ok_status)
 
     @staticmethod
     def _settle(
