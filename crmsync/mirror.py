@@ -25,10 +25,10 @@ from typing import Any
 from django.db import connections, models
 from django.utils import timezone
 
-from .models import SyncStatus
+from .models import Contact, SyncStatus
 from .registry import COLUMNS, Mapped, Registration, map_row, registration_for
 
-_TABLE = "crmsync_contact"
+_TABLE = Contact._meta.db_table
 _DATA = (*COLUMNS, "properties", "associations", "action")
 # Statuses whose row is left as it is by a save: in flight, its worker sends it again after
 # the write-back (version moved); held, only an operator may release it.
@@ -169,6 +169,19 @@ def _upsert_sql(count: int, postgres: bool) -> str:
 
 # Reviving a mirror HubSpot archived (the row qualifies again) creates a new contact: the
 # old id points at one in HubSpot's recycle bin, which batch/update cannot reach.
+def _requeue(c: str) -> str:
+    """SET clauses that queue a changed mirror, as ``Contact.save`` does (``c``: the table's
+    alias with its dot, or ""): due now, attempts reset; in flight or held keep their status,
+    and held its note."""
+    held = f"{c}sync_status = '{SyncStatus.HELD}'"
+    return f"""version = {c}version + 1,
+    sync_status = CASE WHEN {c}sync_status IN ({_KEEP}) THEN {c}sync_status
+        ELSE '{SyncStatus.PENDING}' END,
+    sync_error = CASE WHEN {held} THEN {c}sync_error ELSE '' END,
+    sync_error_category = CASE WHEN {held} THEN {c}sync_error_category ELSE '' END,
+    sync_attempts = 0"""
+
+
 _UPSERT = f"""
 INSERT INTO {_TABLE} AS c (
     source, source_pk, {{data}}, properties, associations, action, sync_status, hubspot_id,
@@ -178,17 +191,13 @@ INSERT INTO {_TABLE} AS c (
 ON CONFLICT (source, source_pk) WHERE NOT (source = '') DO UPDATE SET
     {{set_data}},
     action = 'upsert',
-    version = c.version + 1,
-    sync_status = CASE WHEN c.sync_status IN ({_KEEP}) THEN c.sync_status
-        ELSE '{SyncStatus.PENDING}' END,
-    sync_error = CASE WHEN c.sync_status = '{SyncStatus.HELD}' THEN c.sync_error ELSE '' END,
-    sync_error_category = CASE WHEN c.sync_status = '{SyncStatus.HELD}'
-        THEN c.sync_error_category ELSE '' END,
+    {_requeue("c.")},
     hubspot_id = CASE WHEN c.sync_status = '{SyncStatus.ARCHIVED}' THEN '' ELSE c.hubspot_id END,
     synced_properties = CASE WHEN c.sync_status = '{SyncStatus.ARCHIVED}' THEN NULL
         ELSE c.synced_properties END,
+    synced_associations = CASE WHEN c.sync_status = '{SyncStatus.ARCHIVED}' THEN NULL
+        ELSE c.synced_associations END,
     next_attempt_at = {{now}},
-    sync_attempts = 0,
     updated_at = {{now}}
 WHERE {{differs}}
 RETURNING id
@@ -206,14 +215,8 @@ WHERE source = %s AND source_pk IN ({{marks}}) AND hubspot_id = '' AND NOT needs
 _ARCHIVE = f"""
 UPDATE {_TABLE} SET
     action = 'archive',
-    version = version + 1,
-    sync_status = CASE WHEN sync_status IN ({_KEEP}) THEN sync_status
-        ELSE '{SyncStatus.PENDING}' END,
-    sync_error = CASE WHEN sync_status = '{SyncStatus.HELD}' THEN sync_error ELSE '' END,
-    sync_error_category = CASE WHEN sync_status = '{SyncStatus.HELD}'
-        THEN sync_error_category ELSE '' END,
+    {_requeue("")},
     next_attempt_at = %s,
-    sync_attempts = 0,
     updated_at = %s
 WHERE source = %s AND source_pk IN ({{marks}}) AND action <> 'archive'
     AND sync_status <> '{SyncStatus.ARCHIVED}'

@@ -341,11 +341,15 @@ def test_reviving_a_mirror_hubspot_archived_creates_a_new_contact(register):
     register(when=lambda c: c.is_active, on_delete="archive")
     customer = new_customer()
     Contact.objects.filter(source=LABEL).update(
-        sync_status=SyncStatus.ARCHIVED, action="archive", hubspot_id="901", claimed_version=1
-    )
+        sync_status=SyncStatus.ARCHIVED, action="archive", hubspot_id="901", claimed_version=1,
+        synced_properties={"email": "ada@example.com"},
+        synced_associations=[["9001", "HUBSPOT_DEFINED", 279]],
+    )  # fmt: skip
     customer.save()
     row = mirror(customer)
     assert (row.action, row.sync_status, row.hubspot_id) == ("upsert", "pending", "")
+    # a new contact: nothing is known of what HubSpot holds for it
+    assert row.synced_properties is None and row.synced_associations is None
 
 
 # -- switches, queue() ---------------------------------------------------------------------
