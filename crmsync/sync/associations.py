@@ -6,7 +6,6 @@ with HubSpot's message."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
@@ -29,14 +28,19 @@ def send_associations(batch: Batch, items: Iterable[Input]) -> None:
         return
     failed: set[str] = set()
     archive = [_pair(i) for i in todo if i.links and i.links.archive]
-    if archive and not _request(batch, todo, SyncBatch.Endpoint.UNASSOCIATE, archive, failed):
-        return
     create = [_association(i, key) for i in todo for key in (i.links.create if i.links else [])]
-    if create and not _request(batch, todo, SyncBatch.Endpoint.ASSOCIATE, create, failed):
-        return
+    record = None
+    if archive:
+        record = _request(batch, todo, SyncBatch.Endpoint.UNASSOCIATE, archive, failed)
+        if record is None:
+            return
+    if create:
+        record = _request(batch, todo, SyncBatch.Endpoint.ASSOCIATE, create, failed)
+        if record is None:
+            return
     for item in todo:
         if str(item.body["id"]) not in failed:
-            _settle(batch, item)
+            _settle(batch, item, record)
 
 
 def _due(batch: Batch, item: Input) -> bool:
@@ -58,8 +62,9 @@ def _association(item: Input, key: list[Any]) -> dict[str, Any]:
 
 def _request(
     batch: Batch, items: list[Input], endpoint: str, inputs: list[dict[str, Any]], failed: set[str]
-) -> bool:
-    """Send one associations request; False when it failed as a whole (rows decided)."""
+) -> Record | None:
+    """Send one associations request: its record, or None when it failed as a whole (its
+    rows are decided then)."""
     client = batch.client
     send = client.associations_archive if endpoint == "unassociate" else client.associations_create
     action = "archive" if endpoint == "unassociate" else "create"
@@ -73,7 +78,7 @@ def _request(
     )
     if error is not None:
         _failed(batch, items, error, record)
-        return False
+        return None
     for err in response.errors if response else []:
         context = err.get("context") or {}
         contacts = {str(c) for c in context.get("fromObjectId") or []}
@@ -86,7 +91,7 @@ def _request(
             failed.add(contact)
             message = f"associations: {error_message(err)}"
             batch.fail(item.primary, message, str(err.get("category", "")), record)
-    return True
+    return record
 
 
 def _failed(batch: Batch, items: list[Input], error: HubSpotError, record: Record) -> None:
@@ -96,12 +101,9 @@ def _failed(batch: Batch, items: list[Input], error: HubSpotError, record: Recor
     request_failed(batch, items, error, record)
 
 
-def _settle(batch: Batch, item: Input) -> None:
+def _settle(batch: Batch, item: Input, record: Record | None) -> None:
     row, links = item.primary, item.links
     assert links is not None
-    decision = batch.decisions.get(row.id)
-    if decision is None:  # only its associations changed
-        decision = outcomes.synced(row, row.hubspot_id, Outcome.UPDATED)
-        batch.decide(row, decision, batch.records[-1] if batch.records else None)
-    write = dataclasses.replace(decision.write, synced_associations=links.after)
-    batch.decisions[row.id] = dataclasses.replace(decision, write=write)
+    if row.id not in batch.decisions:  # only its associations changed
+        batch.decide(row, outcomes.synced(row, row.hubspot_id, Outcome.UPDATED), record)
+    batch.record_associations(row, links.after)

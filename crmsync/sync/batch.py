@@ -3,6 +3,7 @@ history of the requests made for it. Stages add to it; the write-back applies it
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
 from collections.abc import Sequence
@@ -97,6 +98,13 @@ class Batch:
             version=row.version,
         )
         (record.attempts if record else self.loose_attempts).append(attempt)
+
+    def record_associations(self, row: db.ClaimedRow, after: list[list[Any]]) -> None:
+        """The row's (synced) decision also records what HubSpot now holds of its
+        associations; no second history entry."""
+        decision = self.decisions[row.id]
+        write = dataclasses.replace(decision.write, synced_associations=after)
+        self.decisions[row.id] = dataclasses.replace(decision, write=write)
 
     # The decisions stages take most, with this batch's clock, policy and links filled in.
 
