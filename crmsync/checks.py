@@ -4,7 +4,6 @@ the registered host models (crmsync.register): each mapping against its model's 
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from django.conf import settings
@@ -15,8 +14,7 @@ from django.utils.functional import cached_property
 
 from . import registry
 from .conf import validate
-
-_PROPERTY_NAME_RE = re.compile(r"^[a-z0-9_]{1,100}$")
+from .mapping import is_property_name
 
 
 @register(Tags.compatibility)
@@ -74,7 +72,7 @@ def registration_problems(registration: registry.Registration) -> list[CheckMess
     (callables are not checked: they run only on a row)."""
     found: list[CheckMessage] = []
     for name, source in registration.properties.items():
-        if not isinstance(name, str) or not _PROPERTY_NAME_RE.match(name):
+        if not is_property_name(name):
             found.append(
                 _error(
                     "property_name",

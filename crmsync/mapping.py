@@ -27,6 +27,11 @@ _PROPERTY_NAME_RE = re.compile(r"^[a-z0-9_]{1,100}$")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
+def is_property_name(name: Any) -> bool:
+    """A HubSpot property's internal name: lower-case letters, digits and _, at most 100."""
+    return isinstance(name, str) and _PROPERTY_NAME_RE.match(name) is not None
+
+
 class MappingError(ValueError):
     """A local value that cannot be sent to HubSpot. The message names the property."""
 
@@ -174,7 +179,7 @@ def build_properties(fields: Mapping[str, Any], extra: Mapping[str, Any] | None)
             f"properties: must be a JSON object of name -> value, got {type(extra).__name__}"
         )
     for name, value in (extra or {}).items():
-        if not isinstance(name, str) or not _PROPERTY_NAME_RE.match(name):
+        if not is_property_name(name):
             problems.append(
                 f"{name!r}: not a HubSpot property name (lower-case letters, digits, _)"
             )
