@@ -27,12 +27,12 @@ from django.utils.functional import Promise
 
 from . import conf
 from .mapping import UNSENDABLE_KEY, MappingError, to_hubspot_value
-from .models import Contact, SyncStatus
+from .models import PROPERTY_COLUMNS, Contact, SyncStatus
 
 logger = logging.getLogger(__name__)
 
 #: Properties that live in Contact's own columns; every other one goes in ``properties``.
-COLUMNS = ("email", "firstname", "lastname", "phone", "company", "lifecyclestage")
+COLUMNS = PROPERTY_COLUMNS
 ON_DELETE = ("ignore", "archive")
 CONTACT_LABEL = Contact._meta.label_lower
 

@@ -9,9 +9,10 @@ clobbers a sync result (see ``Contact.save``).
 from .contact import Contact, ContactQuerySet, SyncAction, SyncStatus
 from .history import SyncAttempt, SyncBatch
 from .pipeline import PipelineState
-from .tracking import SYNCED_FIELDS
+from .tracking import PROPERTY_COLUMNS, SYNCED_FIELDS
 
 __all__ = [
+    "PROPERTY_COLUMNS",
     "SYNCED_FIELDS",
     "Contact",
     "ContactQuerySet",

@@ -11,16 +11,9 @@ from django.db import models
 from ..mapping import stored_properties
 
 #: Columns whose change means HubSpot must hear about it.
-SYNCED_FIELDS = (
-    "email",
-    "firstname",
-    "lastname",
-    "phone",
-    "company",
-    "lifecyclestage",
-    "properties",
-    "associations",
-)
+#: The contact's own columns that are HubSpot properties of the same name.
+PROPERTY_COLUMNS = ("email", "firstname", "lastname", "phone", "company", "lifecyclestage")
+SYNCED_FIELDS = (*PROPERTY_COLUMNS, "properties", "associations")
 
 
 class ChangeTracking(models.Model):

@@ -18,6 +18,7 @@ from typing import Any
 
 from .. import db
 from ..mapping import MappingError, build_associations, build_properties
+from ..models import PROPERTY_COLUMNS
 from . import outcomes
 
 
@@ -128,14 +129,9 @@ def candidates(row: db.ClaimedRow) -> list[str]:
 
 
 def row_fields(row: db.ClaimedRow) -> dict[str, Any]:
-    return {
-        "email": row.email.strip(),
-        "firstname": row.firstname,
-        "lastname": row.lastname,
-        "phone": row.phone,
-        "company": row.company,
-        "lifecyclestage": row.lifecyclestage,
-    }
+    fields = {name: getattr(row, name) for name in PROPERTY_COLUMNS}
+    fields["email"] = row.email.strip()
+    return fields
 
 
 def plan_batch(rows: list[db.ClaimedRow], token_tag: str, create_only: CreateOnly = _none) -> Plan:
