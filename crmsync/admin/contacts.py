@@ -1,11 +1,10 @@
-"""The operator's view: contacts and their sync state, read-only history, the pipeline.
+"""The contacts: their data, their sync state and history, and the operator's actions on them.
 
 Actions only change rows or enqueue work: none calls HubSpot inside the request.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.apps import apps
@@ -15,22 +14,10 @@ from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
-from . import registry, services
-from .models import SYNCED_FIELDS, Contact, ContactQuerySet, PipelineState, SyncAttempt, SyncBatch
-from .tasks import enqueue_sync
-
-
-class ReadOnlyAdminMixin:
-    """History is append-only: nobody adds, edits or deletes it from the admin."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+from .. import registry, services
+from ..models import SYNCED_FIELDS, Contact, ContactQuerySet, SyncAttempt
+from ..tasks import enqueue_sync
+from .base import ReadOnlyAdminMixin
 
 
 class ContactAttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -190,104 +177,3 @@ class ContactAdmin(admin.ModelAdmin):
             f"{count} held contacts released to be created again.",
             messages.WARNING if not count else messages.SUCCESS,
         )
-
-
-class BatchAttemptInline(ContactAttemptInline):
-    fk_name = "batch"
-    fields = ("contact", "email", "outcome", "hubspot_id", "error_category", "error_message")
-    readonly_fields = fields
-    verbose_name_plural = "per-contact outcomes"
-
-
-@admin.register(SyncBatch)
-class SyncBatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = (
-        "id",
-        "created_at",
-        "endpoint",
-        "http_status",
-        "hubspot_status",
-        "input_count",
-        "success_count",
-        "error_count",
-        "duration_ms",
-        "error_category",
-    )
-    list_filter = ("endpoint", "http_status", "hubspot_status", "error_category")
-    search_fields = ("correlation_id", "=claim_token")
-    readonly_fields = (
-        "created_at",
-        "endpoint",
-        "path",
-        "http_status",
-        "hubspot_status",
-        "input_count",
-        "success_count",
-        "error_count",
-        "error_category",
-        "error_message",
-        "requested_at",
-        "started_at",
-        "completed_at",
-        "correlation_id",
-        "duration_ms",
-        "worker",
-        "claim_token",
-        "pretty_request",
-    )
-    exclude = ("request_body",)
-    inlines = (BatchAttemptInline,)
-    date_hierarchy = "created_at"
-    show_full_result_count = False
-
-    @admin.display(description="request body")
-    def pretty_request(self, obj: SyncBatch) -> str:
-        try:
-            text = json.dumps(json.loads(obj.request_body), indent=2, ensure_ascii=False)
-        except ValueError:
-            text = obj.request_body
-        return format_html("<pre style='max-height:30em;overflow:auto'>{}</pre>", text)
-
-
-@admin.register(SyncAttempt)
-class SyncAttemptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = (
-        "id",
-        "created_at",
-        "contact",
-        "email",
-        "outcome",
-        "hubspot_id",
-        "error_category",
-        "error_message",
-        "batch",
-    )
-    list_filter = ("outcome", "error_category")
-    search_fields = ("email", "hubspot_id", "trace_id")
-    list_select_related = ("contact", "batch")
-    raw_id_fields = ("contact", "batch")
-    show_full_result_count = False
-
-
-@admin.register(PipelineState)
-class PipelineStateAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "reason", "message", "paused_at", "paused_until")
-    readonly_fields = ("paused", "reason", "message", "paused_at", "paused_until")
-    actions = ("resume",)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_manage_pipeline_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("crmsync.manage_pipeline")
-
-    @admin.action(description="Resume sending", permissions=["manage_pipeline"])
-    def resume(self, request: HttpRequest, queryset: QuerySet[PipelineState]) -> None:
-        if services.resume_pipeline():
-            enqueue_sync()
-            self.message_user(request, "Sending resumed.")
-        else:
-            self.message_user(request, "The pipeline was not paused.", messages.WARNING)

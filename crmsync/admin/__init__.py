@@ -1,0 +1,8 @@
+"""The operator's view of crmsync in the Django admin, a module per page.
+
+Nothing here calls HubSpot inside a request: actions change rows or enqueue work.
+"""
+
+from . import contacts, history, pipeline
+
+__all__ = ["contacts", "history", "pipeline"]

@@ -1,0 +1,37 @@
+"""The pipeline's one row: running or paused, and why."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from .. import services
+from ..models import PipelineState
+from ..tasks import enqueue_sync
+
+
+@admin.register(PipelineState)
+class PipelineStateAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "reason", "message", "paused_at", "paused_until")
+    readonly_fields = ("paused", "reason", "message", "paused_at", "paused_until")
+    actions = ("resume",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_manage_pipeline_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("crmsync.manage_pipeline")
+
+    @admin.action(description="Resume sending", permissions=["manage_pipeline"])
+    def resume(self, request: HttpRequest, queryset: QuerySet[PipelineState]) -> None:
+        if services.resume_pipeline():
+            enqueue_sync()
+            self.message_user(request, "Sending resumed.")
+        else:
+            self.message_user(request, "The pipeline was not paused.", messages.WARNING)
