@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest serve bench bench-throughput bench-host chaos mutation clean
+.PHONY: demo test test-browser browsers lint typecheck pytest serve bench bench-throughput bench-host chaos mutation clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,7 +17,29 @@ demo: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput --skip-checks -v 0
 	$(BIN)/python manage.py crmsync_demo $(DEMO_ARGS)
 
-test: $(STAMP) lint typecheck pytest
+test: $(STAMP) browsers lint typecheck pytest
+
+# The browser tests alone (tests/browser: the admin in headless chromium); screenshots in
+# artifacts/screenshots/.
+test-browser: $(STAMP) browsers
+	$(BIN)/python -m pytest -m browser $(PYTEST_ARGS)
+
+# The browser tests drive Debian's chromium package (Playwright's own browser downloads
+# cannot be fetched here): installed through apt when missing and we are root, otherwise
+# say how. Without it the browser tests fail, unless CRMSYNC_SKIP_BROWSER_TESTS=1.
+CHROMIUM = $${CRMSYNC_CHROMIUM:-/usr/bin/chromium}
+browsers:
+	@chromium="$(CHROMIUM)"; \
+	if [ -x "$$chromium" ] || [ -n "$${CRMSYNC_SKIP_BROWSER_TESTS#0}" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "Installing Debian's chromium for the browser tests (tests/browser)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium fonts-liberation; \
+	else \
+	  echo "NOTE: no chromium at $$chromium, and it cannot be installed here: the browser"; \
+	  echo "      tests will fail. Install it (sudo apt-get install chromium), point"; \
+	  echo "      CRMSYNC_CHROMIUM at a chromium, or skip them: CRMSYNC_SKIP_BROWSER_TESTS=1"; \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
