@@ -104,6 +104,17 @@ class AdminPages:
         assert len(hits) == 1, f"{len(hits)} rows match {match}: {self.rows()}"
         return hits[0]
 
+    def overflow(self, selector: str = "#result_list") -> int:
+        """How many pixels of ``selector`` lie past the page's right edge (0: it fits the
+        1400 px viewport; the issue wants lists that fit)."""
+        return int(
+            self.page.evaluate(
+                "s => { const e = document.querySelector(s); if (!e) return 0;"
+                " return Math.max(0, e.getBoundingClientRect().right - innerWidth); }",
+                selector,
+            )
+        )
+
     def actions(self) -> list[str]:
         """The names of the actions offered in a change list's action menu."""
         options = self.page.locator("select[name=action] option").all()

@@ -110,3 +110,24 @@ def test_staff_without_crmsync_permissions_are_refused(page, outsider, one_faile
     assert response.status == 403
     assert "403 Forbidden" in page.text() and "ada-at-example.com" not in page.text()
     assert page.open_pipeline().status == 403
+
+
+@pytest.fixture
+def dashboard_url():
+    """The dashboard's address, once the dashboard exists (issue 10 brings it)."""
+    from django.urls import NoReverseMatch, reverse
+
+    try:
+        return reverse("admin:crmsync_dashboard")
+    except NoReverseMatch:
+        pytest.skip("no admin:crmsync_dashboard yet: this test runs once it is merged")
+
+
+def test_the_dashboard_shows_counts_and_the_chart(page, superuser, one_failed, dashboard_url):
+    login(page, superuser)
+    page.open_index()
+    page.follow(f"a[href='{dashboard_url}']")  # linked from the index
+    text = page.text()
+    assert "Synced" in text and "Failed" in text
+    assert page.page.locator("svg, canvas").count() >= 1  # the chart
+    page.shot("dashboard")  # the README's picture (see "Browser tests")
