@@ -123,7 +123,7 @@ def dashboard_url():
         pytest.skip("no admin:crmsync_dashboard yet: this test runs once it is merged")
 
 
-def test_the_dashboard_shows_counts_and_the_chart(page, superuser, one_failed, dashboard_url):
+def test_the_dashboard_shows_counts_and_the_chart(dashboard_url, page, superuser, one_failed):
     login(page, superuser)
     page.open_index()
     page.follow(f"a[href='{dashboard_url}']")  # linked from the index
