@@ -228,16 +228,19 @@ class HubSpotClient:
         path: str,
         data: bytes | None,
         before_send: Hook | None = None,
+        timeout: float | None = None,
+        cool_down_on_429: bool = True,
     ) -> tuple[dict[str, Any] | None, int, str]:
         """Send one request; return (parsed body, status, correlation id) or raise."""
         if self.limiter is not None:
-            self.limiter.acquire()
+            self.limiter.acquire(None if timeout is None else time.monotonic() + timeout)
         if before_send is not None:
             before_send()
         url = self.base_url + path
+        timeout = self.timeout if timeout is None else min(timeout, self.timeout)
         try:
             response = self.session.request(
-                method, url, data=data, timeout=(min(self.timeout, 10.0), self.timeout)
+                method, url, data=data, timeout=(min(timeout, 10.0), timeout)
             )
         except requests.RequestException as exc:
             raise _transport_error(exc, method, path) from None
@@ -248,10 +251,27 @@ class HubSpotClient:
         if response.status_code >= 400:
             error = _http_error(response, parsed, correlation_id, method, path)
             limited = isinstance(error, RateLimitedError) and not error.is_daily
-            if self.limiter is not None and limited:
+            if self.limiter is not None and limited and cool_down_on_429:
                 self.limiter.cool_down(error.retry_after or 1.0)
             raise error
         return parsed, response.status_code, correlation_id
+
+
+def search_contacts(
+    client: HubSpotClient,
+    filter_groups: Sequence[Mapping[str, Any]],
+    properties: Sequence[str],
+    *,
+    limit: int = 10,
+    timeout: float = 5.0,
+) -> list[dict[str, Any]]:
+    """``POST .../contacts/search``, bounded for an operator's page: a short timeout (also on
+    the limiter's wait), and a 429 (search has its own per-second limit) does not cool the
+    shared limiter down for the batch senders."""
+    body = {"filterGroups": list(filter_groups), "properties": list(properties), "limit": limit}
+    path = f"{client.objects_path()}/search"
+    answer, _, _ = client._send("POST", path, encode(body), timeout=timeout, cool_down_on_429=False)
+    return list((answer or {}).get("results") or [])
 
 
 def encode(body: Mapping[str, Any]) -> bytes:

@@ -72,6 +72,9 @@ class CrmSyncSettings:
     #: Whether saves, ``crmsync.queue()`` and ``crmsync_backfill`` of registered host models
     #: queue anything. False: they write no mirror rows (and say so); sending is unaffected.
     ENABLED: bool = True
+    #: Rows an admin action changes inside the request; a larger selection (or "select
+    #: all") is recorded as a BulkJob and done by a task, in chunks.
+    ADMIN_INLINE_MAX_ROWS: int = 1000
 
     def replace(self, **changes: Any) -> CrmSyncSettings:
         return dataclasses.replace(self, **changes)

@@ -31,8 +31,11 @@ from .registry import COLUMNS, Mapped, Registration, map_row, registration_for
 _TABLE = Contact._meta.db_table
 _DATA = (*COLUMNS, "properties", "associations", "action")
 # Statuses whose row is left as it is by a save: in flight, its worker sends it again after
-# the write-back (version moved); held, only an operator may release it.
-_KEEP = f"'{SyncStatus.IN_FLIGHT}', '{SyncStatus.HELD}'"
+# the write-back (version moved); held, only an operator may release it; skipped, an
+# operator said never to sync it (as in Contact.save).
+_KEEP = f"'{SyncStatus.IN_FLIGHT}', '{SyncStatus.HELD}', '{SyncStatus.SKIPPED}'"
+# Statuses whose note (sync_error) a save keeps: it says why the operator must act.
+_KEEP_NOTE = f"'{SyncStatus.HELD}', '{SyncStatus.SKIPPED}'"
 
 
 @dataclass(frozen=True)
@@ -171,9 +174,9 @@ def _upsert_sql(count: int, postgres: bool) -> str:
 # old id points at one in HubSpot's recycle bin, which batch/update cannot reach.
 def _requeue(c: str) -> str:
     """SET clauses that queue a changed mirror, as ``Contact.save`` does (``c``: the table's
-    alias with its dot, or ""): due now, attempts reset; in flight or held keep their status,
-    and held its note."""
-    held = f"{c}sync_status = '{SyncStatus.HELD}'"
+    alias with its dot, or ""): due now, attempts reset; in flight, held or skipped keep
+    their status, and held or skipped their note."""
+    held = f"{c}sync_status IN ({_KEEP_NOTE})"
     return f"""version = {c}version + 1,
     sync_status = CASE WHEN {c}sync_status IN ({_KEEP}) THEN {c}sync_status
         ELSE '{SyncStatus.PENDING}' END,

@@ -12,6 +12,17 @@ from collections.abc import Iterable
 from django.utils import timezone
 
 from .models import Contact, SyncStatus
+from .operations import (
+    OPERATIONS,
+    LookupResult,
+    Operation,
+    apply_operation,
+    look_up_in_hubspot,
+    record_bulk_job,
+    run_bulk_job,
+    sent_properties,
+    settle_with_id,
+)
 from .sync.batch import RunSummary
 from .sync.pipeline import (
     PipelinePausedError,
@@ -30,17 +41,26 @@ from .sync.run import (
 )
 
 __all__ = [
+    "OPERATIONS",
+    "LookupResult",
+    "Operation",
     "PipelinePausedError",
     "RunSummary",
+    "apply_operation",
     "check_configuration",
     "count_waiting",
     "ensure_running",
+    "look_up_in_hubspot",
     "pause_pipeline",
     "pipeline_state",
     "probe_connection",
+    "record_bulk_job",
     "release_expired_leases",
     "release_held",
     "resume_pipeline",
+    "run_bulk_job",
+    "sent_properties",
+    "settle_with_id",
     "sync_batch",
     "sync_pending",
 ]

@@ -39,6 +39,7 @@ IDS = {
     "timeout": "crmsync.E015",
     "retry": "crmsync.E016",
     "key_prefix": "crmsync.E017",
+    "admin_inline_max_rows": "crmsync.E032",
     "unknown_key": "crmsync.W001",
     "no_token": "crmsync.W002",
 }
@@ -266,6 +267,7 @@ RULES += [
     _at_least("max_batches", "MAX_BATCHES_PER_RUN", 0),
     _at_least("daily_limit", "RATE_LIMIT_DAILY", 0),
     _positive("timeout", "HTTP_TIMEOUT_SECONDS"),
+    _at_least("admin_inline_max_rows", "ADMIN_INLINE_MAX_ROWS", 1),
 ]
 
 

@@ -63,7 +63,31 @@ def release_expired_leases() -> int:
     return services.release_expired_leases()
 
 
-def _publish() -> None:
+@shared_task(name="crmsync.run_bulk_job", ignore_result=True, acks_late=True)
+def run_bulk_job(job_id: int) -> None:
+    """Do an operator's recorded bulk action (``crmsync.models.BulkJob``), in chunks. Its
+    only argument is the job's id; redelivered, it resumes after the last finished chunk."""
+    job = services.run_bulk_job(job_id)
+    if job is not None and job.action == "sync_now":
+        enqueue_sync()
+
+
+def start_bulk_job(job_id: int) -> bool:
+    """Enqueue ``run_bulk_job``; True when a worker will do it. With no broker (the SQLite
+    demo, CELERY_TASK_ALWAYS_EAGER), or a broker that cannot be reached, it runs here and
+    now, in chunks, and returns False."""
+    conf = current_app.conf
+    if not conf.task_always_eager and (conf.broker_write_url or conf.broker_url):
+        try:
+            _publish(run_bulk_job, job_id)
+            return True
+        except Exception as exc:
+            logger.warning("crmsync: could not enqueue bulk job %s (%s); doing it now", job_id, exc)
+    run_bulk_job(job_id)
+    return False
+
+
+def _publish(task: Any = None, *args: Any) -> None:
     # A connection of its own: the default pool's would retry for broker_connection_timeout
     # (4 s) and more while the save waits. retry=False: no publish retries either.
     with current_app.connection_for_write(
@@ -76,7 +100,7 @@ def _publish() -> None:
             "socket_connect_timeout": BROKER_CONNECT_TIMEOUT_SECONDS,
         },
     ) as connection:
-        sync_pending.apply_async(producer=connection.Producer(), retry=False)
+        (task or sync_pending).apply_async(args, producer=connection.Producer(), retry=False)
 
 
 def enqueue_sync() -> bool:

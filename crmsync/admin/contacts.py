@@ -8,15 +8,15 @@ from __future__ import annotations
 from typing import Any
 
 from django.apps import apps
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
-from .. import registry, services
-from ..models import SYNCED_FIELDS, Contact, ContactQuerySet, SyncAttempt
-from ..tasks import enqueue_sync
+from .. import registry
+from ..models import SYNCED_FIELDS, Contact, SyncAttempt
+from .actions import ACTIONS, ContactActionsMixin
 from .base import ReadOnlyAdminMixin
 
 
@@ -52,7 +52,7 @@ class SourceFilter(admin.SimpleListFilter):
 
 
 @admin.register(Contact)
-class ContactAdmin(admin.ModelAdmin):
+class ContactAdmin(ContactActionsMixin, admin.ModelAdmin):
     list_display = (
         "email",
         "full_name",
@@ -90,7 +90,9 @@ class ContactAdmin(admin.ModelAdmin):
         ("HubSpot sync", {"fields": readonly_fields}),
     )
     inlines = (ContactAttemptInline,)
-    actions = ("queue_for_sync", "sync_now", "release_held")
+    # crmsync.admin.actions: each behind a crmsync permission, confirmed when it could
+    # duplicate or touches many rows, a task when the selection is large.
+    actions = ACTIONS
     list_per_page = 50
     show_full_result_count = False  # COUNT(*) over millions of rows on every page is slow
 
@@ -145,35 +147,3 @@ class ContactAdmin(admin.ModelAdmin):
     def short_error(self, obj: Contact) -> str:
         text = obj.sync_error or ""
         return text if len(text) <= 120 else text[:117] + "..."
-
-    def has_sync_contact_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("crmsync.sync_contact")
-
-    @admin.action(description="Queue for sync", permissions=["sync_contact"])
-    def queue_for_sync(self, request: HttpRequest, queryset: ContactQuerySet) -> None:
-        count = queryset.queue_for_sync()
-        self.message_user(request, f"{count} contacts queued; a worker will send them.")
-
-    @admin.action(description="Sync now", permissions=["sync_contact"])
-    def sync_now(self, request: HttpRequest, queryset: ContactQuerySet) -> None:
-        count = queryset.queue_for_sync()
-        if enqueue_sync():
-            self.message_user(request, f"{count} contacts queued and a sync task enqueued.")
-        else:
-            self.message_user(
-                request,
-                f"{count} contacts queued. No Celery broker is configured (REDIS_URL): run "
-                "manage.py crmsync_sync to send them.",
-                messages.WARNING,
-            )
-
-    @admin.action(
-        description="Release held contacts: create them again", permissions=["sync_contact"]
-    )
-    def release_held(self, request: HttpRequest, queryset: QuerySet[Contact]) -> None:
-        count = services.release_held(queryset.values_list("pk", flat=True))
-        self.message_user(
-            request,
-            f"{count} held contacts released to be created again.",
-            messages.WARNING if not count else messages.SUCCESS,
-        )

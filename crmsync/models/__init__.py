@@ -6,6 +6,7 @@ names, properties...). Only the service layer writes the sync-state columns, alw
 clobbers a sync result (see ``Contact.save``).
 """
 
+from .bulkjob import BulkJob
 from .contact import Contact, ContactQuerySet, SyncAction, SyncStatus
 from .history import SyncAttempt, SyncBatch
 from .pipeline import PipelineState
@@ -14,6 +15,7 @@ from .tracking import PROPERTY_COLUMNS, SYNCED_FIELDS
 __all__ = [
     "PROPERTY_COLUMNS",
     "SYNCED_FIELDS",
+    "BulkJob",
     "Contact",
     "ContactQuerySet",
     "PipelineState",

@@ -31,6 +31,9 @@ class SyncStatus(models.TextChoices):
     #: Archived in HubSpot (its host row was deleted, or stopped qualifying); nothing more
     #: is sent for it.
     ARCHIVED = "archived", _("Archived in HubSpot")
+    #: An operator said never to sync this row: no claim takes it and no save queues it
+    #: again; only "queue again" (or "unskip") does.
+    SKIPPED = "skipped", _("Skipped by an operator")
 
 
 class SyncAction(models.TextChoices):
@@ -172,6 +175,11 @@ class Contact(ChangeTracking, models.Model):
         permissions: ClassVar = [
             ("sync_contact", "Can queue contacts and sync them to HubSpot"),
             ("manage_pipeline", "Can pause and resume the HubSpot sync"),
+            ("skip_contact", "Can skip contacts (never sync them) and unskip them"),
+            (
+                "settle_contact",
+                "Can settle held contacts, release them, and forget HubSpot ids",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -207,12 +215,13 @@ class Contact(ChangeTracking, models.Model):
             self.version = F("version") + 1
             # In flight: its worker sees the new version and sends it again. Held: an earlier
             # create may exist in HubSpot, so only an operator may release it, and the note
-            # saying so stays until then.
-            held = Q(sync_status=SyncStatus.HELD)
+            # saying so stays until then. Skipped: an operator said never to sync it (as
+            # crmsync.mirror._requeue does for mirrors).
+            held = Q(sync_status__in=(SyncStatus.HELD, SyncStatus.SKIPPED))
             self.sync_status = Case(
-                When(sync_status=SyncStatus.IN_FLIGHT, then=Value(SyncStatus.IN_FLIGHT)),
-                When(held, then=Value(SyncStatus.HELD)),
+                When(held | Q(sync_status=SyncStatus.IN_FLIGHT), then=F("sync_status")),
                 default=Value(SyncStatus.PENDING),
+                output_field=models.CharField(),
             )
             self.sync_error = Case(
                 When(held, then=F("sync_error")),

@@ -65,6 +65,9 @@ class SyncAttempt(models.Model):
         HELD = "held", _("Held")
         UNCHANGED = "unchanged", _("Nothing changed: not sent")
         ARCHIVED = "archived", _("Archived")
+        #: A note of an operator's action from the admin (skip, settle, forget an id...):
+        #: ``error_message`` says what was done and by whom; ``batch`` is empty.
+        OPERATOR = "operator", _("Operator's action")
 
     created_at = models.DateTimeField(default=timezone.now)
     batch = models.ForeignKey(
