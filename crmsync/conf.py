@@ -72,6 +72,11 @@ class CrmSyncSettings:
     #: Whether saves, ``crmsync.queue()`` and ``crmsync_backfill`` of registered host models
     #: queue anything. False: they write no mirror rows (and say so); sending is unaffected.
     ENABLED: bool = True
+    #: The HubSpot account's id (digits), for the admin's links to a contact's record in
+    #: HubSpot; empty: the admin shows the id and how to get a link.
+    PORTAL_ID: str = ""
+    #: Where HubSpot's web app lives (the admin's record links; an EU account may differ).
+    HUBSPOT_APP_URL: str = hubspot.APP_URL
 
     def replace(self, **changes: Any) -> CrmSyncSettings:
         return dataclasses.replace(self, **changes)
