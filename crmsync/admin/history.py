@@ -15,7 +15,7 @@ from django.utils.html import format_html
 from ..models import SyncAttempt, SyncBatch
 from . import pages
 from .base import ReadOnlyAdminMixin
-from .filters import AttemptCategoryFilter, BatchCategoryFilter, HttpStatusFilter
+from .filters import AttemptCategoryFilter, BatchCategoryFilter, HttpStatusFilter, RecentFilter
 
 Outcome = SyncAttempt.Outcome
 
@@ -41,7 +41,7 @@ class SyncBatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "result",
         "duration_ms",
     )
-    list_filter = ("endpoint", HttpStatusFilter, BatchCategoryFilter)
+    list_filter = ("endpoint", RecentFilter, HttpStatusFilter, BatchCategoryFilter)
     search_fields = ("correlation_id", "=claim_token")
     readonly_fields = (
         "created_at",
@@ -81,7 +81,6 @@ class SyncBatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         ),
         ("Request body", {"fields": ("pretty_request",), "classes": ("collapse",)}),
     )
-    date_hierarchy = "created_at"
     show_full_result_count = False
 
     class Media:
