@@ -78,9 +78,8 @@ class ContactAdmin(admin.ModelAdmin):
         "email",
         "full_name",
         "source_display",
-        "sync_status",
+        "status",
         "hubspot_id",
-        "sync_attempts",
         "short_error",
         "synced",
     )
@@ -125,6 +124,13 @@ class ContactAdmin(admin.ModelAdmin):
     @admin.display(description="HubSpot record")
     def hubspot_record(self, obj: Contact) -> str:
         return pages.hubspot_record(obj, conf.get_settings())
+
+    @admin.display(description="status", ordering="sync_status")
+    def status(self, obj: Contact) -> str:
+        """ "Failed, 8 tries": the attempts in the status's column (one column less)."""
+        tries = obj.sync_attempts
+        label = obj.get_sync_status_display()
+        return f"{label}, {tries} {'try' if tries == 1 else 'tries'}" if tries else label
 
     @admin.display(description="synced", ordering="synced_at")
     def synced(self, obj: Contact) -> str:
