@@ -249,3 +249,24 @@ def test_short_dates():
             "Mar 02 14:03"
         )
         assert pages.short_date(dt.datetime(2024, 3, 2, tzinfo=dt.UTC), now) == "2024-03-02"
+
+
+@pytest.mark.parametrize(
+    ("raw", "ids"),
+    [
+        ({"PORTAL_ID": "12345"}, []),
+        ({"PORTAL_ID": "12a45"}, ["crmsync.E033"]),
+        ({"PORTAL_ID": "١٢٣"}, ["crmsync.E033"]),  # digits, but not ASCII ones
+        ({"PORTAL_ID": 12345}, ["crmsync.E007"]),
+        ({"HUBSPOT_APP_URL": "https://app-eu1.hubspot.com"}, []),
+        ({"HUBSPOT_APP_URL": "http://app.hubspot.com"}, ["crmsync.E034"]),
+        ({"HUBSPOT_APP_URL": "app.hubspot.com"}, ["crmsync.E034"]),
+        ({"HUBSPOT_APP_URL": "https://x:port"}, ["crmsync.E034"]),
+    ],
+)
+def test_portal_settings_are_checked_and_never_stop_sending(raw, ids):
+    problems = [p for p in conf.validate({"ACCESS_TOKEN": "t", **raw}) if p.id != "crmsync.W001"]
+    assert [p.id for p in problems] == ids
+    if ids and ids != ["crmsync.E007"]:
+        assert not problems[0].blocks_sending
+        conf.ensure_valid({"ACCESS_TOKEN": "t", **raw})  # does not raise
