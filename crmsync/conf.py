@@ -75,6 +75,11 @@ class CrmSyncSettings:
     #: Rows an admin action changes inside the request; a larger selection (or "select
     #: all") is recorded as a BulkJob and done by a task, in chunks.
     ADMIN_INLINE_MAX_ROWS: int = 1000
+    #: The HubSpot account's id (digits), for the admin's links to a contact's record in
+    #: HubSpot; empty: the admin shows the id and how to get a link.
+    PORTAL_ID: str = ""
+    #: Where HubSpot's web app lives (the admin's record links; an EU account may differ).
+    HUBSPOT_APP_URL: str = hubspot.APP_URL
 
     def replace(self, **changes: Any) -> CrmSyncSettings:
         return dataclasses.replace(self, **changes)

@@ -4,3 +4,33 @@
 API_BASE_URL = "https://api.hubapi.com"
 #: At most this many inputs in one batch request; more is a 400 for the whole request.
 MAX_BATCH_INPUTS = 100
+#: Where HubSpot's web app lives: a contact's record is {APP_URL}/contacts/{portal}/record/0-1/{id}.
+APP_URL = "https://app.hubspot.com"
+#: The lifecycle stages every portal has (internal names, in their order); a portal may add
+#: its own (numeric ids).
+LIFECYCLE_STAGES = (
+    "subscriber",
+    "lead",
+    "marketingqualifiedlead",
+    "salesqualifiedlead",
+    "opportunity",
+    "customer",
+    "evangelist",
+    "other",
+)
+#: The error categories a contact's last error may carry: HubSpot's (its ``category``), then
+#: crmsync's own (a value it could not map; an answer it never got).
+ERROR_CATEGORIES = (
+    "VALIDATION_ERROR",
+    "CONFLICT",
+    "OBJECT_ALREADY_EXISTS",
+    "OBJECT_NOT_FOUND",
+    "RATE_LIMIT",
+    "RATE_LIMITS",
+    "INVALID_AUTHENTICATION",
+    "EXPIRED_AUTHENTICATION",
+    "MISSING_SCOPES",
+    "BAD_REQUEST",
+    "MAPPING_ERROR",
+    "OUTCOME_UNKNOWN",
+)

@@ -132,9 +132,15 @@ class PropertiesEncoder(json.JSONEncoder):
 def stored_properties(value: Any) -> Any:
     """``properties`` as ``PropertiesEncoder`` stores it (plain JSON)."""
     if isinstance(value, Mapping):
-        return {name: _stored_value(name, item) for name, item in value.items()}
+        # A NUL in a name would make PostgreSQL refuse the whole row: store it spelled out,
+        # so the save goes through and the sync fails the row for its name.
+        return {_stored_name(name): _stored_value(name, item) for name, item in value.items()}
     # Not an object of properties: the sync refuses it anyway ("must be a JSON object").
     return value if _is_plain(value) else repr(value)[:1000]
+
+
+def _stored_name(name: Any) -> Any:
+    return name.replace("\x00", "\\u0000") if isinstance(name, str) else name
 
 
 def _stored_value(name: Any, value: Any) -> Any:
@@ -162,6 +168,45 @@ def _is_plain(value: Any) -> bool:
     return False
 
 
+def nul_path(value: Any, where: str) -> str | None:
+    """Where a U+0000 sits in JSON-shaped ``value`` (a key or a string), or None.
+    PostgreSQL's jsonb cannot store one at all."""
+    if isinstance(value, str):
+        return where if "\x00" in value else None
+    if isinstance(value, list):
+        items: Iterable[tuple[str, Any]] = ((f"{where}[{i}]", v) for i, v in enumerate(value))
+    elif isinstance(value, Mapping):
+        for key in value:
+            if isinstance(key, str) and "\x00" in key:
+                return f"{where}: the name {key!r}"
+        items = ((f"{where}.{k}", v) for k, v in value.items())
+    else:
+        return None
+    for path, item in items:
+        found = nul_path(item, path)
+        if found:
+            return found
+    return None
+
+
+# HubSpot's email rule (shared/hubspot-api.md): an ASCII local part, dot-separated host
+# labels and an alphabetic top-level domain; internationalised addresses, "x@y" and
+# "x@y.c0m" are rejected.
+_EMAIL_RE = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}",
+    re.ASCII,
+)
+
+
+def email_problem(email: str) -> str | None:
+    """Why HubSpot would refuse this email (its INVALID_EMAIL wording), or None."""
+    email = email.strip()
+    if not email or (len(email) <= 254 and _EMAIL_RE.fullmatch(email)):
+        return None
+    return f"Email address {email} is invalid"
+
+
 def _is_unsendable(value: Any) -> bool:
     return isinstance(value, Mapping) and set(value) == {UNSENDABLE_KEY, "value"}
 
@@ -172,39 +217,53 @@ def build_properties(fields: Mapping[str, Any], extra: Mapping[str, Any] | None)
     Raises ``MappingError`` naming every bad property at once, so an operator fixes a row in
     one go.
     """
-    problems: list[str] = []
+    out, problems = _properties(fields, extra)
+    if problems:
+        raise MappingError("; ".join(message for _, message in problems))
+    return out
+
+
+def property_problems(fields: Mapping[str, Any], extra: Any) -> list[tuple[str, str]]:
+    """What ``build_properties`` (the sync) would refuse, as (where, message) pairs: where is
+    the field's name, or ``properties`` for a free-form one. The admin's form shows them."""
+    return _properties(fields, extra)[1]
+
+
+def _properties(
+    fields: Mapping[str, Any], extra: Any
+) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    problems: list[tuple[str, str]] = []
     out: dict[str, str] = {}
     if extra is not None and not isinstance(extra, Mapping):
-        raise MappingError(
-            f"properties: must be a JSON object of name -> value, got {type(extra).__name__}"
-        )
+        message = f"properties: must be a JSON object of name -> value, got {type(extra).__name__}"
+        return out, [("properties", message)]
     for name, value in (extra or {}).items():
         if not is_property_name(name):
-            problems.append(
-                f"{name!r}: not a HubSpot property name (lower-case letters, digits, _)"
-            )
+            message = f"{name!r}: not a HubSpot property name (lower-case letters, digits, _)"
+            problems.append(("properties", message))
             continue
         if name in fields:
             if isinstance(value, Mapping) and UNSENDABLE_KEY in value:
                 # A host row's value for one of the contact's own fields that could not be
                 # stored there: say why, not where it should have gone.
-                problems.append(f"{name}: {value[UNSENDABLE_KEY]}")
+                problems.append(("properties", f"{name}: {value[UNSENDABLE_KEY]}"))
             else:
-                problems.append(f"{name}: set it on the contact's own field, not in properties")
+                message = f"{name}: set it on the contact's own field, not in properties"
+                problems.append(("properties", message))
             continue
-        _put(out, name, value, problems)
+        _put(out, name, value, problems, "properties")
     for name, value in fields.items():
-        _put(out, name, value if value != "" else None, problems)
-    if problems:
-        raise MappingError("; ".join(problems))
-    return out
+        _put(out, name, value if value != "" else None, problems, name)
+    return out, problems
 
 
-def _put(out: dict[str, str], name: str, value: Any, problems: list[str]) -> None:
+def _put(
+    out: dict[str, str], name: str, value: Any, problems: list[tuple[str, str]], where: str
+) -> None:
     try:
         text = to_hubspot_value(value, name)
     except MappingError as exc:
-        problems.append(str(exc))
+        problems.append((where, str(exc)))
         return
     if text is not None:
         out[name] = text

@@ -40,6 +40,8 @@ IDS = {
     "retry": "crmsync.E016",
     "key_prefix": "crmsync.E017",
     "admin_inline_max_rows": "crmsync.E032",
+    "portal_id": "crmsync.E033",
+    "app_url": "crmsync.E034",
     "unknown_key": "crmsync.W001",
     "no_token": "crmsync.W002",
 }
@@ -242,6 +244,47 @@ def _key_prefix(values: dict[str, Any]) -> list[Problem]:
     return _error(
         "key_prefix", "REDIS_KEY_PREFIX", "CRMSYNC['REDIS_KEY_PREFIX'] must not be empty."
     )
+
+
+@_rule
+def _portal(values: dict[str, Any]) -> list[Problem]:
+    """Display only (the admin's links to HubSpot): a bad value never stops sending."""
+    problems: list[Problem] = []
+    portal = values.get("PORTAL_ID")
+    if portal and not (portal.isascii() and portal.isdigit()):
+        problems.append(
+            Problem(
+                IDS["portal_id"],
+                "PORTAL_ID",
+                f"CRMSYNC['PORTAL_ID'] must be the HubSpot account id (digits), got {portal!r}.",
+                hint="HubSpot shows it under your account menu, or in any record's URL.",
+                blocks_sending=False,
+            )
+        )
+    url = values.get("HUBSPOT_APP_URL")
+    parts = urlsplit(url) if url is not None and _is_splittable(url) else None
+    if url is not None and (
+        parts is None or parts.scheme != "https" or not parts.hostname or parts.query
+    ):
+        problems.append(
+            Problem(
+                IDS["app_url"],
+                "HUBSPOT_APP_URL",
+                f"CRMSYNC['HUBSPOT_APP_URL'] must be an https URL with a host, got "
+                f"{redact_url(url)!r}.",
+                hint="The default is https://app.hubspot.com (EU accounts: https://app-eu1.hubspot.com).",
+                blocks_sending=False,
+            )
+        )
+    return problems
+
+
+def _is_splittable(url: str) -> bool:
+    try:
+        urlsplit(url).port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError:
+        return False
+    return True
 
 
 @_rule

@@ -10,26 +10,16 @@ from typing import Any
 from django.apps import apps
 from django.contrib import admin
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
-from .. import registry
-from ..models import SYNCED_FIELDS, Contact, SyncAttempt
+from .. import conf, registry
+from ..models import SYNCED_FIELDS, Contact
+from . import pages
 from .actions import ACTIONS, ContactActionsMixin
-from .base import ReadOnlyAdminMixin
-
-
-class ContactAttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
-    model = SyncAttempt
-    fk_name = "contact"
-    fields = ("created_at", "outcome", "hubspot_id", "error_category", "error_message", "batch")
-    readonly_fields = fields
-    ordering = ("-id",)
-    extra = 0
-    max_num = 0
-    show_change_link = False
-    verbose_name_plural = "sync attempts (newest first)"
+from .filters import ErrorCategoryFilter, LifecycleStageFilter
+from .forms import ContactForm
 
 
 class SourceFilter(admin.SimpleListFilter):
@@ -51,50 +41,102 @@ class SourceFilter(admin.SimpleListFilter):
         return queryset.filter(source="" if value == self.OWN else value)
 
 
+#: Shown open: what HubSpot holds and how the last sends went.
+SYNC_FIELDS = (
+    "sync_status",
+    "hubspot_record",
+    "sync_error",
+    "sync_error_category",
+    "synced_at",
+    "sync_attempts",
+    "next_attempt_at",
+    "hubspot_status",
+    "hubspot_created_at",
+    "hubspot_updated_at",
+)
+#: Collapsed: the machinery (versions, leases, claims), for whoever debugs crmsync itself.
+INTERNAL_FIELDS = (
+    "action",
+    "version",
+    "claimed_version",
+    "synced_version",
+    "needs_reconcile",
+    "reconcile_emails",
+    "claim_token",
+    "lease_expires_at",
+    "synced_properties",
+    "synced_associations",
+    "created_at",
+    "updated_at",
+)
+
+
 @admin.register(Contact)
 class ContactAdmin(ContactActionsMixin, admin.ModelAdmin):
+    form = ContactForm
     list_display = (
         "email",
         "full_name",
         "source_display",
-        "sync_status",
+        "status",
         "hubspot_id",
-        "sync_attempts",
         "short_error",
-        "synced_at",
-        "updated_at",
+        "synced",
     )
-    list_filter = ("sync_status", SourceFilter, "sync_error_category", "lifecyclestage")
+    list_filter = ("sync_status", SourceFilter, ErrorCategoryFilter, LifecycleStageFilter)
     # "=hubspot_id": an exact match, so the index serves it.
     search_fields = ("email", "=hubspot_id", "firstname", "lastname")
-    readonly_fields = (
-        "sync_status",
-        "hubspot_id",
-        "sync_error",
-        "sync_error_category",
-        "hubspot_status",
-        "hubspot_created_at",
-        "hubspot_updated_at",
-        "synced_at",
-        "sync_attempts",
-        "next_attempt_at",
-        "version",
-        "synced_version",
-        "needs_reconcile",
-        "lease_expires_at",
-        "created_at",
-        "updated_at",
-    )
+    readonly_fields = ("hubspot_id", *SYNC_FIELDS, *INTERNAL_FIELDS)
     fieldsets = (
         (None, {"fields": SYNCED_FIELDS}),
-        ("HubSpot sync", {"fields": readonly_fields}),
+        ("HubSpot sync", {"fields": SYNC_FIELDS}),
+        ("Internals", {"fields": INTERNAL_FIELDS, "classes": ("collapse",)}),
     )
-    inlines = (ContactAttemptInline,)
     # crmsync.admin.actions: each behind a crmsync permission, confirmed when it could
     # duplicate or touches many rows, a task when the selection is large.
     actions = ACTIONS
     list_per_page = 50
     show_full_result_count = False  # COUNT(*) over millions of rows on every page is slow
+
+    class Media:
+        css = {"all": ("crmsync/admin.css",)}
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        """The state sentence on top and one page of attempts below, read per request (the
+        admin object is shared by every thread: nothing of a request is kept on it)."""
+        context = dict(extra_context or {})
+        contact = self.get_object(request, object_id)
+        if contact is not None:
+            number = pages.page_number(request, "attempts_page")
+            attempts = contact.sync_attempts_log.all()
+            context["crmsync_state"] = pages.state_sentence(contact, conf.get_settings())
+            context["crmsync_attempts"] = pages.history_page(attempts, number, "attempts_page")
+            context["crmsync_attempts_url"] = (
+                reverse(f"{self.admin_site.name}:crmsync_syncattempt_changelist")
+                + f"?contact__id__exact={contact.pk}"
+            )
+        return super().change_view(request, object_id, form_url, context)
+
+    @admin.display(description="HubSpot record")
+    def hubspot_record(self, obj: Contact) -> str:
+        return pages.hubspot_record(obj, conf.get_settings())
+
+    @admin.display(description="status", ordering="sync_status")
+    def status(self, obj: Contact) -> str:
+        """ "Failed, 8 tries": the attempts in the status's column (one column less)."""
+        tries = obj.sync_attempts
+        label = obj.get_sync_status_display()
+        return f"{label}, {tries} {'try' if tries == 1 else 'tries'}" if tries else label
+
+    @admin.display(description="synced", ordering="synced_at")
+    def synced(self, obj: Contact) -> str:
+        return pages.short_date(obj.synced_at)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         """A mirror's data comes from its host row (an edit here would be overwritten by the
@@ -145,5 +187,4 @@ class ContactAdmin(ContactActionsMixin, admin.ModelAdmin):
 
     @admin.display(description="last error")
     def short_error(self, obj: Contact) -> str:
-        text = obj.sync_error or ""
-        return text if len(text) <= 120 else text[:117] + "..."
+        return pages.clipped(obj.sync_error)
