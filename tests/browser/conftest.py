@@ -30,7 +30,13 @@ CHROMIUM = os.environ.get("CRMSYNC_CHROMIUM", "/usr/bin/chromium")
 SKIP = os.environ.get("CRMSYNC_SKIP_BROWSER_TESTS", "") not in ("", "0")
 VIEWPORT = {"width": 1400, "height": 900}
 #: What a staff user who may look but not act holds.
-VIEW_PERMISSIONS = ("view_contact", "view_syncbatch", "view_syncattempt", "view_pipelinestate", "view_bulkjob")
+VIEW_PERMISSIONS = (
+    "view_contact",
+    "view_syncbatch",
+    "view_syncattempt",
+    "view_pipelinestate",
+    "view_bulkjob",
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
