@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import requests
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
 
 from . import __version__
 from .exceptions import (
@@ -34,6 +35,7 @@ from .exceptions import (
     RejectedError,
     ServerError,
 )
+from .hubspot import daily_quota
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +65,10 @@ class BatchResponse:
     completed_at: str = ""
     correlation_id: str = ""
     duration_ms: int = 0
+    #: HubSpot's daily cap and what is left of it (X-HubSpot-RateLimit-Daily and
+    #: -Daily-Remaining), when the answer carried them (OAuth apps get none).
+    daily_limit: int | None = None
+    daily_remaining: int | None = None
 
 
 class HubSpotClient:
@@ -200,6 +206,10 @@ class HubSpotClient:
             path, encoded or encode(read_by_email_body(emails, properties)), before_send
         )
 
+    def probe(self, timeout: float = 5.0) -> None:
+        """One cheap read with a short timeout; raises AuthenticationError... if refused."""
+        self._send("GET", f"{self.objects_path()}?limit=1", None, timeout=timeout)
+
     def get_properties(self) -> list[dict[str, Any]]:
         answer, _, _ = self._send("GET", self.properties_path(), None)
         return list((answer or {}).get("results", []))
@@ -208,8 +218,10 @@ class HubSpotClient:
 
     def _batch(self, path: str, data: bytes, before_send: Hook | None) -> BatchResponse:
         started = time.monotonic()
-        answer, status, correlation_id = self._send("POST", path, data, before_send)
+        headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
+        answer, status, correlation_id = self._send("POST", path, data, before_send, headers)
         answer = answer or {}
+        daily_limit, daily_remaining = daily_quota(headers)
         return BatchResponse(
             http_status=status,
             status=str(answer.get("status", "")),
@@ -220,6 +232,8 @@ class HubSpotClient:
             completed_at=str(answer.get("completedAt", "") or ""),
             correlation_id=correlation_id,
             duration_ms=int((time.monotonic() - started) * 1000),
+            daily_limit=daily_limit,
+            daily_remaining=daily_remaining,
         )
 
     def _send(
@@ -228,22 +242,30 @@ class HubSpotClient:
         path: str,
         data: bytes | None,
         before_send: Hook | None = None,
+        headers_out: CaseInsensitiveDict[str] | None = None,
+        timeout: float | None = None,
     ) -> tuple[dict[str, Any] | None, int, str]:
-        """Send one request; return (parsed body, status, correlation id) or raise."""
+        """Send one request; return (parsed body, status, correlation id) or raise.
+        ``headers_out`` gets the answer's headers; ``timeout`` caps every wait."""
+        timeout = min(timeout, self.timeout) if timeout is not None else self.timeout
         if self.limiter is not None:
-            self.limiter.acquire()
+            self.limiter.acquire(
+                *(() if timeout == self.timeout else (time.monotonic() + timeout,))
+            )
         if before_send is not None:
             before_send()
         url = self.base_url + path
         try:
             response = self.session.request(
-                method, url, data=data, timeout=(min(self.timeout, 10.0), self.timeout)
+                method, url, data=data, timeout=(min(timeout, 10.0), timeout)
             )
         except requests.RequestException as exc:
             raise _transport_error(exc, method, path) from None
         if self.limiter is not None:
             self.limiter.observe(response.headers)
         correlation_id = response.headers.get("X-HubSpot-Correlation-Id", "")
+        if headers_out is not None:
+            headers_out.update(response.headers)
         parsed = _parse_json(response)
         if response.status_code >= 400:
             error = _http_error(response, parsed, correlation_id, method, path)

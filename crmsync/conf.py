@@ -72,6 +72,12 @@ class CrmSyncSettings:
     #: Whether saves, ``crmsync.queue()`` and ``crmsync_backfill`` of registered host models
     #: queue anything. False: they write no mirror rows (and say so); sending is unaffected.
     ENABLED: bool = True
+    #: ``crmsync_status`` and the admin's dashboard call the sync unhealthy when the oldest
+    #: due pending row has waited longer than this.
+    STATUS_MAX_BACKLOG_SECONDS: float = 900.0
+    #: How often each Celery worker writes its heartbeat; a worker unseen for three times
+    #: this is shown as dead.
+    HEARTBEAT_SECONDS: float = 30.0
 
     def replace(self, **changes: Any) -> CrmSyncSettings:
         return dataclasses.replace(self, **changes)

@@ -39,6 +39,8 @@ IDS = {
     "timeout": "crmsync.E015",
     "retry": "crmsync.E016",
     "key_prefix": "crmsync.E017",
+    "status_max_backlog": "crmsync.E030",
+    "heartbeat": "crmsync.E031",
     "unknown_key": "crmsync.W001",
     "no_token": "crmsync.W002",
 }
@@ -266,6 +268,8 @@ RULES += [
     _at_least("max_batches", "MAX_BATCHES_PER_RUN", 0),
     _at_least("daily_limit", "RATE_LIMIT_DAILY", 0),
     _positive("timeout", "HTTP_TIMEOUT_SECONDS"),
+    _positive("status_max_backlog", "STATUS_MAX_BACKLOG_SECONDS"),
+    _positive("heartbeat", "HEARTBEAT_SECONDS"),
 ]
 
 

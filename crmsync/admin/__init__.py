@@ -3,6 +3,6 @@
 Nothing here calls HubSpot inside a request: actions change rows or enqueue work.
 """
 
-from . import contacts, history, pipeline
+from . import contacts, dashboard, history, pipeline
 
-__all__ = ["contacts", "history", "pipeline"]
+__all__ = ["contacts", "dashboard", "history", "pipeline"]

@@ -7,6 +7,7 @@ clobbers a sync result (see ``Contact.save``).
 """
 
 from .contact import Contact, ContactQuerySet, SyncAction, SyncStatus
+from .heartbeat import Dashboard, WorkerHeartbeat
 from .history import SyncAttempt, SyncBatch
 from .pipeline import PipelineState
 from .tracking import PROPERTY_COLUMNS, SYNCED_FIELDS
@@ -16,9 +17,11 @@ __all__ = [
     "SYNCED_FIELDS",
     "Contact",
     "ContactQuerySet",
+    "Dashboard",
     "PipelineState",
     "SyncAction",
     "SyncAttempt",
     "SyncBatch",
     "SyncStatus",
+    "WorkerHeartbeat",
 ]
