@@ -282,3 +282,37 @@ def test_the_chart_has_axes_a_line_and_hover_titles():
     # flat runs collapse: a few points, not 1440
     assert svg.split('points="')[1].split('"')[0].count(",") < 10
     assert "Nothing synced" in str(per_minute_svg([0] * 60, start))
+
+
+# -- the quota, from the sandbox's headers as from HubSpot's ----------------------------------
+
+
+@pytest.mark.hubspot_sandbox(daily_limit=5000)
+def test_each_request_records_hubspot_s_daily_headers(crmsync_settings, hubspot_sandbox):
+    ContactFactory.create_batch(3)
+    services.sync_pending()
+    rows = list(SyncBatch.objects.order_by("id").values_list("daily_limit", "daily_remaining"))
+    assert rows and all(limit == 5000 for limit, _ in rows)
+    assert rows[-1][1] == 5000 - len(rows)
+    quota = health.snapshot().quota
+    assert quota is not None and quota.used == len(rows)
+
+
+def test_the_client_reads_the_daily_headers():
+    from crmsync.hubspot import daily_quota
+
+    headers = {"X-HubSpot-RateLimit-Daily": "250000", "X-HubSpot-RateLimit-Daily-Remaining": "7"}
+    assert daily_quota(headers) == (250_000, 7)
+    assert daily_quota({}) == (None, None)
+    assert daily_quota({"X-HubSpot-RateLimit-Daily": "lots"}) == (None, None)
+
+
+def test_the_token_probe_is_one_cheap_read(crmsync_settings, hubspot_sandbox):
+    from crmsync.exceptions import AuthenticationError
+
+    services.probe_connection(token=True)
+    with (
+        override_settings(CRMSYNC={**crmsync_settings, "ACCESS_TOKEN": "nope"}),
+        pytest.raises(AuthenticationError),
+    ):
+        services.probe_connection(token=True)
