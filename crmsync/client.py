@@ -220,8 +220,7 @@ class HubSpotClient:
         started = time.monotonic()
         headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
         answer, status, correlation_id = self._send("POST", path, data, before_send, headers)
-        answer = answer or {}
-        daily_limit, daily_remaining = daily_quota(headers)
+        answer, (daily_limit, daily_remaining) = answer or {}, daily_quota(headers)
         return BatchResponse(
             http_status=status,
             status=str(answer.get("status", "")),
@@ -245,13 +244,11 @@ class HubSpotClient:
         headers_out: CaseInsensitiveDict[str] | None = None,
         timeout: float | None = None,
     ) -> tuple[dict[str, Any] | None, int, str]:
-        """Send one request; return (parsed body, status, correlation id) or raise.
-        ``headers_out`` gets the answer's headers; ``timeout`` caps every wait."""
-        timeout = min(timeout, self.timeout) if timeout is not None else self.timeout
+        """Send one request; return (body, status, correlation id), headers to headers_out."""
+        wait = min(timeout, self.timeout) if timeout is not None else None
         if self.limiter is not None:
-            self.limiter.acquire(
-                *(() if timeout == self.timeout else (time.monotonic() + timeout,))
-            )
+            self.limiter.acquire(*(() if wait is None else (time.monotonic() + wait,)))
+        timeout = wait or self.timeout
         if before_send is not None:
             before_send()
         url = self.base_url + path
