@@ -9,7 +9,8 @@ class CrmSyncConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks, db, receivers, registry  # noqa: F401  (checks, db register themselves)
+        # checks and db register themselves; workers connects Celery's signals (heartbeats).
+        from . import checks, db, receivers, registry, workers  # noqa: F401
         from .models import Contact
 
         post_save.connect(receivers.contact_saved, sender=Contact, dispatch_uid="crmsync_saved")

@@ -17,28 +17,19 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import requests
-import urllib3.exceptions
 from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
 
 from . import __version__
+from .answers import http_error, parse_json, transport_error
 from .exceptions import (
-    AuthenticationError,
-    ConflictError,
-    ConnectionFailedError,
-    EndpointNotFoundError,
-    HubSpotError,
-    LockedError,
-    MissingScopesError,
-    OutcomeUnknownError,
     RateLimitedError,
-    RejectedError,
-    ServerError,
 )
+from .hubspot import daily_quota
 
 logger = logging.getLogger(__name__)
 
 USER_AGENT = f"crmsync/{__version__} (+https://github.com/crmsync/crmsync) python-requests"
-LOCKED_MIN_WAIT_SECONDS = 2.0
 
 
 Hook = Callable[[], None]
@@ -63,6 +54,10 @@ class BatchResponse:
     completed_at: str = ""
     correlation_id: str = ""
     duration_ms: int = 0
+    #: HubSpot's daily cap and what is left of it (X-HubSpot-RateLimit-Daily and
+    #: -Daily-Remaining), when the answer carried them (OAuth apps get none).
+    daily_limit: int | None = None
+    daily_remaining: int | None = None
 
 
 class HubSpotClient:
@@ -200,6 +195,10 @@ class HubSpotClient:
             path, encoded or encode(read_by_email_body(emails, properties)), before_send
         )
 
+    def probe(self, timeout: float = 5.0) -> None:
+        """One cheap read with a short timeout; raises AuthenticationError... if refused."""
+        self._send("GET", f"{self.objects_path()}?limit=1", None, timeout=timeout)
+
     def get_properties(self) -> list[dict[str, Any]]:
         answer, _, _ = self._send("GET", self.properties_path(), None)
         return list((answer or {}).get("results", []))
@@ -208,8 +207,9 @@ class HubSpotClient:
 
     def _batch(self, path: str, data: bytes, before_send: Hook | None) -> BatchResponse:
         started = time.monotonic()
-        answer, status, correlation_id = self._send("POST", path, data, before_send)
-        answer = answer or {}
+        headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
+        answer, status, correlation_id = self._send("POST", path, data, before_send, headers)
+        answer, (daily_limit, daily_remaining) = answer or {}, daily_quota(headers)
         return BatchResponse(
             http_status=status,
             status=str(answer.get("status", "")),
@@ -220,6 +220,8 @@ class HubSpotClient:
             completed_at=str(answer.get("completedAt", "") or ""),
             correlation_id=correlation_id,
             duration_ms=int((time.monotonic() - started) * 1000),
+            daily_limit=daily_limit,
+            daily_remaining=daily_remaining,
         )
 
     def _send(
@@ -228,28 +230,30 @@ class HubSpotClient:
         path: str,
         data: bytes | None,
         before_send: Hook | None = None,
+        headers_out: CaseInsensitiveDict[str] | None = None,
         timeout: float | None = None,
         cool_down_on_429: bool = True,
     ) -> tuple[dict[str, Any] | None, int, str]:
-        """Send one request; return (parsed body, status, correlation id) or raise."""
+        """Send one request; return (body, status, correlation id), headers to headers_out."""
+        wait = self.timeout if timeout is None else min(timeout, self.timeout)
         if self.limiter is not None:
-            self.limiter.acquire(None if timeout is None else time.monotonic() + timeout)
+            self.limiter.acquire(None if timeout is None else time.monotonic() + wait)
         if before_send is not None:
             before_send()
-        url = self.base_url + path
-        timeout = self.timeout if timeout is None else min(timeout, self.timeout)
         try:
             response = self.session.request(
-                method, url, data=data, timeout=(min(timeout, 10.0), timeout)
+                method, self.base_url + path, data=data, timeout=(min(wait, 10.0), wait)
             )
         except requests.RequestException as exc:
-            raise _transport_error(exc, method, path) from None
+            raise transport_error(exc, method, path) from None
         if self.limiter is not None:
             self.limiter.observe(response.headers)
         correlation_id = response.headers.get("X-HubSpot-Correlation-Id", "")
-        parsed = _parse_json(response)
+        if headers_out is not None:
+            headers_out.update(response.headers)
+        parsed = parse_json(response)
         if response.status_code >= 400:
-            error = _http_error(response, parsed, correlation_id, method, path)
+            error = http_error(response, parsed, correlation_id, method, path)
             limited = isinstance(error, RateLimitedError) and not error.is_daily
             if self.limiter is not None and limited and cool_down_on_429:
                 self.limiter.cool_down(error.retry_after or 1.0)
@@ -314,87 +318,3 @@ class _Secret:
 class _RejectAllCookies(http.cookiejar.DefaultCookiePolicy):
     def set_ok(self, cookie: Any, request: Any) -> bool:
         return False
-
-
-def _parse_json(response: requests.Response) -> dict[str, Any] | None:
-    if not response.content:
-        return None
-    try:
-        parsed = response.json()
-    except ValueError:
-        return None
-    return parsed if isinstance(parsed, dict) else None
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        return None  # an HTTP date: rare here; fall back to our own backoff
-
-
-def _http_error(
-    response: requests.Response,
-    body: dict[str, Any] | None,
-    correlation_id: str,
-    method: str,
-    path: str,
-) -> HubSpotError:
-    status = response.status_code
-    body = body or {}
-    message = str(body.get("message") or response.reason or f"HTTP {status}")
-    category = str(body.get("category") or body.get("errorType") or "")
-    kwargs: dict[str, Any] = {
-        "status": status,
-        "category": category,
-        "sub_category": str(body.get("subCategory") or ""),
-        "correlation_id": str(body.get("correlationId") or correlation_id),
-        "body": body,
-        "method": method,
-        "url": path,
-        "retry_after": _retry_after(response),
-    }
-    if status == 401:
-        return AuthenticationError(message, **kwargs)
-    if status == 403:
-        return MissingScopesError(message, **kwargs)
-    if status == 429:
-        return RateLimitedError(message, policy_name=str(body.get("policyName") or ""), **kwargs)
-    if status == 423:
-        kwargs["retry_after"] = max(kwargs["retry_after"] or 0.0, LOCKED_MIN_WAIT_SECONDS)
-        return LockedError(message, **kwargs)
-    if status == 477 or status >= 500:
-        return ServerError(message, **kwargs)
-    if status == 409:
-        return ConflictError(message, **kwargs)
-    if status == 404 and method == "POST":
-        # Missing records come back as 207 OBJECT_NOT_FOUND; a 404 for the whole request
-        # means the path itself does not exist (an API version HubSpot does not serve).
-        return EndpointNotFoundError(
-            f"HubSpot has no endpoint POST {path} ({message}): check CRMSYNC['API_VERSION'] "
-            "and CRMSYNC['API_BASE_URL']",
-            **kwargs,
-        )
-    return RejectedError(message, **kwargs)
-
-
-def _transport_error(exc: requests.RequestException, method: str, path: str) -> HubSpotError:
-    """Was the request sent? If the connection never opened, nothing was written."""
-    reason: Any = exc.args[0] if exc.args else None
-    reason = getattr(reason, "reason", reason)
-    never_sent = isinstance(exc, requests.ConnectTimeout) or isinstance(
-        reason, urllib3.exceptions.NewConnectionError | urllib3.exceptions.ConnectTimeoutError
-    )
-    kind = type(reason).__name__ if reason is not None else type(exc).__name__
-    if never_sent:
-        return ConnectionFailedError(
-            f"could not connect to HubSpot ({kind})", method=method, url=path
-        )
-    if isinstance(exc, requests.ReadTimeout):
-        message = "no answer before the timeout; HubSpot may have written the records"
-    else:
-        message = f"connection lost after the request was sent ({kind})"
-    return OutcomeUnknownError(message, method=method, url=path)

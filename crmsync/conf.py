@@ -80,6 +80,12 @@ class CrmSyncSettings:
     PORTAL_ID: str = ""
     #: Where HubSpot's web app lives (the admin's record links; an EU account may differ).
     HUBSPOT_APP_URL: str = hubspot.APP_URL
+    #: ``crmsync_status`` and the admin's dashboard call the sync unhealthy when the oldest
+    #: due pending row has waited longer than this.
+    STATUS_MAX_BACKLOG_SECONDS: float = 900.0
+    #: How often each Celery worker writes its heartbeat; a worker unseen for three times
+    #: this is shown as dead.
+    HEARTBEAT_SECONDS: float = 30.0
 
     def replace(self, **changes: Any) -> CrmSyncSettings:
         return dataclasses.replace(self, **changes)

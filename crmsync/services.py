@@ -7,11 +7,15 @@ only nudges to run ``sync_pending``.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
+from dataclasses import dataclass
 
+from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
-from .models import Contact, SyncStatus
+from .exceptions import HubSpotError, PipelineHaltError
+from .models import Contact, PipelineState, SyncStatus
 from .operations import (
     OPERATIONS,
     LookupResult,
@@ -23,6 +27,7 @@ from .operations import (
     sent_properties,
     settle_with_id,
 )
+from .ratelimit import RateLimiterError
 from .sync.batch import RunSummary
 from .sync.pipeline import (
     PipelinePausedError,
@@ -40,11 +45,15 @@ from .sync.run import (
     sync_pending,
 )
 
+#: How long the dashboard's Resume waits for HubSpot to accept the token, inside a request.
+AUTH_PROBE_SECONDS = 5.0
+
 __all__ = [
     "OPERATIONS",
     "LookupResult",
     "Operation",
     "PipelinePausedError",
+    "ResumeVerdict",
     "RunSummary",
     "apply_operation",
     "check_configuration",
@@ -54,9 +63,11 @@ __all__ = [
     "pause_pipeline",
     "pipeline_state",
     "probe_connection",
+    "queue_again",
     "record_bulk_job",
     "release_expired_leases",
     "release_held",
+    "resume_checked",
     "resume_pipeline",
     "run_bulk_job",
     "sent_properties",
@@ -76,3 +87,62 @@ def release_held(contact_ids: Iterable[int]) -> int:
         sync_error="",
         sync_error_category="",
     )
+
+
+def queue_again(category: str, message: str | None = None) -> int:
+    """Queue the failed and held contacts with this error again (the dashboard's top errors).
+
+    ``message`` None: every message of the category. One UPDATE for now; a bulk task will
+    take it over for very many rows."""
+    rows = Contact.objects.filter(
+        sync_status__in=[SyncStatus.FAILED, SyncStatus.HELD], sync_error_category=category
+    )
+    if message is not None:
+        rows = rows.filter(sync_error=message)
+    return rows.queue_for_sync()
+
+
+@dataclass(frozen=True)
+class ResumeVerdict:
+    """What a checked resume did: whether sending resumed, and what to tell the operator."""
+
+    resumed: bool
+    level: str  # "success", "warning" or "error"
+    message: str
+
+
+def resume_checked(now: dt.datetime | None = None) -> ResumeVerdict:
+    """Resume only when the pause's cause is gone: a daily limit's reset has come; an
+    authentication pause's token is accepted again (one cheap read, a short timeout); an
+    operator's pause always. A refusal says why and leaves the pipeline paused."""
+    state = pipeline_state()
+    if not state.paused:
+        return ResumeVerdict(False, "warning", "The pipeline was not paused.")
+    note = ""
+    if state.reason == PipelineState.Reason.DAILY_LIMIT and state.paused_until is not None:
+        if state.paused_until > (now or timezone.now()):
+            return ResumeVerdict(
+                False,
+                "error",
+                "Not resumed: HubSpot's daily limit resets at "
+                f"{state.paused_until:%Y-%m-%d %H:%M %Z}; sending resumes by itself then "
+                "(sent earlier, every request would be refused).",
+            )
+        note = " HubSpot's daily limit has reset."
+    level = "success"
+    if state.reason == PipelineState.Reason.AUTH:
+        try:
+            probe_connection(timeout=AUTH_PROBE_SECONDS, token=True)
+        except PipelineHaltError as exc:
+            return ResumeVerdict(
+                False, "error", f"Not resumed: HubSpot still refuses the token ({exc})."
+            )
+        except (HubSpotError, RateLimiterError, ImproperlyConfigured) as exc:
+            level = "warning"
+            note = f" The token could not be checked ({type(exc).__name__}: {exc})."
+        else:
+            note = " HubSpot accepts the token again."
+    if state.reason == PipelineState.Reason.MANUAL:
+        note = " It was an operator's pause: nothing to check."
+    resumed = resume_pipeline()
+    return ResumeVerdict(resumed, level, f"Sending resumed.{note}")

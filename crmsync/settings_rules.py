@@ -42,6 +42,8 @@ IDS = {
     "admin_inline_max_rows": "crmsync.E032",
     "portal_id": "crmsync.E033",
     "app_url": "crmsync.E034",
+    "status_max_backlog": "crmsync.E030",
+    "heartbeat": "crmsync.E031",
     "unknown_key": "crmsync.W001",
     "no_token": "crmsync.W002",
 }
@@ -311,6 +313,8 @@ RULES += [
     _at_least("daily_limit", "RATE_LIMIT_DAILY", 0),
     _positive("timeout", "HTTP_TIMEOUT_SECONDS"),
     _at_least("admin_inline_max_rows", "ADMIN_INLINE_MAX_ROWS", 1),
+    _positive("status_max_backlog", "STATUS_MAX_BACKLOG_SECONDS"),
+    _positive("heartbeat", "HEARTBEAT_SECONDS"),
 ]
 
 

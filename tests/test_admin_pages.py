@@ -56,6 +56,7 @@ def test_the_page_costs_the_same_with_thousands_of_attempts(admin_client):
     few, many = ContactFactory(), ContactFactory()
     attempts(few, 21)
     attempts(many, 2000)
+    contact_page(admin_client, few)  # one-time costs (the banner's pipeline row) out of the way
     small, small_queries = contact_page(admin_client, few)
     big, big_queries = contact_page(admin_client, many)
     assert len(ROW.findall(big)) == 20

@@ -3,6 +3,6 @@
 Nothing here calls HubSpot inside a request: actions change rows or enqueue work.
 """
 
-from . import bulkjobs, contacts, history, pipeline
+from . import bulkjobs, contacts, dashboard, history, pipeline
 
-__all__ = ["bulkjobs", "contacts", "history", "pipeline"]
+__all__ = ["bulkjobs", "contacts", "dashboard", "history", "pipeline"]

@@ -8,6 +8,7 @@ clobbers a sync result (see ``Contact.save``).
 
 from .bulkjob import BulkJob
 from .contact import Contact, ContactQuerySet, SyncAction, SyncStatus
+from .heartbeat import Dashboard, WorkerHeartbeat
 from .history import SyncAttempt, SyncBatch
 from .pipeline import PipelineState
 from .tracking import PROPERTY_COLUMNS, SYNCED_FIELDS
@@ -18,9 +19,11 @@ __all__ = [
     "BulkJob",
     "Contact",
     "ContactQuerySet",
+    "Dashboard",
     "PipelineState",
     "SyncAction",
     "SyncAttempt",
     "SyncBatch",
     "SyncStatus",
+    "WorkerHeartbeat",
 ]

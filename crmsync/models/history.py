@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -42,9 +43,22 @@ class SyncBatch(models.Model):
     request_body = models.TextField(blank=True)
     claim_token = models.UUIDField(null=True, blank=True)
     worker = models.CharField(max_length=128, blank=True)
+    #: HubSpot's daily cap and what was left of it after this request, from the answer's
+    #: X-HubSpot-RateLimit-Daily(-Remaining) headers; None when it carried none.
+    daily_limit = models.PositiveIntegerField(null=True, blank=True)
+    daily_remaining = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ("-id",)
+        indexes: ClassVar = [
+            # The dashboard's "last successful request": newest first, among few rows when
+            # HubSpot has refused everything for a while (history is append-only: cheap).
+            models.Index(
+                fields=["-id"],
+                condition=Q(success_count__gt=0, http_status__in=[200, 201, 207]),
+                name="crmsync_batch_success_idx",
+            ),
+        ]
         verbose_name = _("sync batch")
         verbose_name_plural = _("sync batches")
 

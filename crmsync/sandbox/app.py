@@ -342,6 +342,8 @@ class SandboxApp:
                     return "search", api.search
                 if method == "GET" and first and second is None and first != "batch":
                     return "get", lambda _p, _c: api.get(first, parse_qs(query))
+                if method == "GET" and first is None:
+                    return "list", lambda _p, _c: api.list_page(parse_qs(query))
             elif method == "GET" and first and second is None:
                 return "companies.get", lambda _p, _c: self._get_company(first)
             return "unknown", _not_found(method, path)
@@ -467,6 +469,7 @@ _SCOPED_ENDPOINTS = frozenset(
         "read",
         "archive",
         "get",
+        "list",
         "search",
         "properties.list",
         "properties.get",

@@ -503,6 +503,18 @@ class ContactsApi:
                 raise ApiError(404, "resource not found", OBJECT_NOT_FOUND)
             return 200, contact.to_api(names or DEFAULT_READ_PROPERTIES)
 
+    def list_page(self, query: Mapping[str, list[str]]) -> tuple[int, Json]:
+        """GET /crm/v3/objects/contacts?limit=N: the first page (no paging cursor kept)."""
+        try:
+            limit = int((query.get("limit") or ["10"])[0])
+        except ValueError:
+            raise ApiError(400, "limit must be a number") from None
+        if not 1 <= limit <= 100:
+            raise ApiError(400, "limit must be between 1 and 100")
+        with self.store.lock:
+            live = [c for c in self.store.contacts.values() if not c.archived][:limit]
+            return 200, {"results": [c.to_api(DEFAULT_READ_PROPERTIES) for c in live]}
+
     # --- search ----------------------------------------------------------------------------
 
     def search(self, payload: Any, config: SandboxConfig) -> tuple[int, Json]:

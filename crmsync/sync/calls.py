@@ -106,6 +106,8 @@ def _note_answer(row: SyncBatch, response: BatchResponse) -> None:
     row.duration_ms = response.duration_ms
     row.success_count = len(response.results)
     row.error_count = len(response.errors)
+    row.daily_limit = response.daily_limit
+    row.daily_remaining = response.daily_remaining
     if response.errors:
         row.error_category = str(response.errors[0].get("category", ""))
         row.error_message = error_message(response.errors[0])

@@ -42,9 +42,13 @@ def check_configuration(conf: CrmSyncSettings | None = None) -> CrmSyncSettings:
     return ensure_valid(conf) if conf is not None else validated_settings()
 
 
-def probe_connection(conf: CrmSyncSettings | None = None, timeout: float = 5.0) -> None:
+def probe_connection(
+    conf: CrmSyncSettings | None = None, timeout: float = 5.0, token: bool = False
+) -> None:
     """Raise ConnectionFailedError when HubSpot's host cannot be reached at all (checked
-    with a plain TCP connection, so it costs no API request)."""
+    with a plain TCP connection, so it costs no API request). ``token=True`` then also
+    spends one cheap read (``HubSpotClient.probe``): HubSpot's refusal of the token raises
+    (AuthenticationError, MissingScopesError), as may the rate limiter."""
     conf = conf or validated_settings()
     parts = urlsplit(conf.API_BASE_URL)
     port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -54,6 +58,8 @@ def probe_connection(conf: CrmSyncSettings | None = None, timeout: float = 5.0) 
         raise ConnectionFailedError(
             f"cannot reach {parts.scheme}://{parts.netloc}: {exc.strerror or exc}"
         ) from None
+    if token:
+        get_client(conf).probe(timeout=timeout)
 
 
 def count_waiting() -> int:

@@ -15,7 +15,14 @@ from tests.browser.pages import login
 from tests.browser.remote import expect
 from tests.factories import ContactFactory
 
-CRMSYNC_MODELS = ["Bulk jobs", "Contacts", "Pipeline state", "Sync attempts", "Sync batches"]
+CRMSYNC_MODELS = [
+    "Bulk jobs",
+    "Contacts",
+    "Dashboard",
+    "Pipeline state",
+    "Sync attempts",
+    "Sync batches",
+]
 
 
 @pytest.fixture
