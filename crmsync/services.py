@@ -12,6 +12,14 @@ from collections.abc import Iterable
 from django.utils import timezone
 
 from .models import Contact, SyncStatus
+from .retention import (
+    ForgetResult,
+    PruneResult,
+    forget_contact_history,
+    forget_email_history,
+    forget_on_delete,
+    prune_history,
+)
 from .sync.batch import RunSummary
 from .sync.pipeline import (
     PipelinePausedError,
@@ -21,6 +29,7 @@ from .sync.pipeline import (
     resume_pipeline,
 )
 from .sync.run import (
+    Progress,
     check_configuration,
     count_waiting,
     probe_connection,
@@ -30,14 +39,21 @@ from .sync.run import (
 )
 
 __all__ = [
+    "ForgetResult",
     "PipelinePausedError",
+    "Progress",
+    "PruneResult",
     "RunSummary",
     "check_configuration",
     "count_waiting",
     "ensure_running",
+    "forget_contact_history",
+    "forget_email_history",
+    "forget_on_delete",
     "pause_pipeline",
     "pipeline_state",
     "probe_connection",
+    "prune_history",
     "release_expired_leases",
     "release_held",
     "resume_pipeline",

@@ -63,6 +63,14 @@ def release_expired_leases() -> int:
     return services.release_expired_leases()
 
 
+@shared_task(name="crmsync.prune_history", ignore_result=True)
+def prune_history() -> dict[str, Any]:
+    """Daily, from beat: delete history older than CRMSYNC["HISTORY_RETENTION_DAYS"]."""
+    result = services.prune_history()
+    logger.info("crmsync: pruned history %s", result.as_dict())
+    return result.as_dict()
+
+
 def _publish() -> None:
     # A connection of its own: the default pool's would retry for broker_connection_timeout
     # (4 s) and more while the save waits. retry=False: no publish retries either.
