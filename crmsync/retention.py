@@ -24,7 +24,7 @@ from typing import Any
 
 from django.conf import settings as django_settings
 from django.db import connections, router, transaction
-from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet, Value
+from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Replace
 from django.utils import timezone
 
@@ -97,15 +97,21 @@ def prune_history(
     )
     if last_batch is None:
         return result
-    old = _old_attempts(cutoff, _attempt_cut(last_batch))
-    result.attempts = _in_chunks(SyncAttempt, old, chunk_size, dry_run, result)
-    surviving = SyncAttempt.objects.filter(batch_id=OuterRef("pk")).exclude(pk__in=old.values("pk"))
-    if not dry_run:  # what is left of an old batch's attempts is what must stay
-        surviving = SyncAttempt.objects.filter(batch_id=OuterRef("pk"))
+    cut = _attempt_cut(last_batch)
+    kept = _kept_attempts(cut)
+    old = SyncAttempt.objects.filter(id__lte=cut, created_at__lt=cutoff)
+    result.attempts = _in_chunks(SyncAttempt, old, set(kept), chunk_size, dry_run, result)
+    # A request goes once none of its attempts is left; a dry run deleted none, so it asks
+    # whether any would be left.
+    left = SyncAttempt.objects.filter(batch_id=OuterRef("pk"))
+    kept_requests = set()
+    if dry_run:
+        left = left.filter(Q(id__gt=cut) | Q(created_at__gte=cutoff))
+        kept_requests = {b for b in kept.values() if b is not None}
     old_batches = SyncBatch.objects.filter(id__lte=last_batch, created_at__lt=cutoff).exclude(
-        Exists(surviving)
+        Exists(left)
     )
-    result.batches = _in_chunks(SyncBatch, old_batches, chunk_size, dry_run, result)
+    result.batches = _in_chunks(SyncBatch, old_batches, kept_requests, chunk_size, dry_run, result)
     return result
 
 
@@ -125,23 +131,37 @@ def _attempt_cut(last_batch: int) -> int:
     return int(top or 0)
 
 
-def _old_attempts(cutoff: dt.datetime, cut: int) -> QuerySet[SyncAttempt]:
-    unsettled = Contact.objects.filter(pk=OuterRef("contact_id")).filter(
-        Q(sync_status__in=[SyncStatus.FAILED, SyncStatus.HELD]) | ~Q(sync_error="")
+def _kept_attempts(cut: int) -> dict[int, int | None]:
+    """The newest attempt (id -> its request) of every contact still failed, held or
+    retrying, if it is old enough to be pruned: found once, not per chunk (one pass over
+    the contacts, an index probe for each unsettled one)."""
+    newest = SyncAttempt.objects.filter(contact_id=OuterRef("pk")).order_by("-id").values("id")[:1]
+    unsettled = (
+        Contact.objects.filter(
+            Q(sync_status__in=[SyncStatus.FAILED, SyncStatus.HELD]) | ~Q(sync_error="")
+        )
+        .annotate(newest=Subquery(newest))
+        .filter(newest__lte=cut)
+        .values_list("newest", flat=True)
     )
-    newer = SyncAttempt.objects.filter(contact_id=OuterRef("contact_id"), id__gt=OuterRef("id"))
-    return SyncAttempt.objects.filter(id__lte=cut, created_at__lt=cutoff).exclude(
-        Exists(unsettled) & ~Exists(newer)
-    )
+    ids = list(unsettled.iterator(chunk_size=10_000))
+    kept: dict[int, int | None] = {}
+    for start in range(0, len(ids), 10_000):
+        part = ids[start : start + 10_000]
+        kept.update(SyncAttempt.objects.filter(id__in=part).values_list("id", "batch_id"))
+    return kept
 
 
 def _in_chunks(
     model: type[SyncAttempt] | type[SyncBatch],
     rows: QuerySet[Any],
+    keep: set[int],
     chunk_size: int,
     dry_run: bool,
     result: PruneResult,
 ) -> int:
+    """Walk ``rows`` by id, ``chunk_size`` at a time (a primary-key range scan each), and
+    delete each chunk but ``keep`` in one statement."""
     done, last = 0, 0
     while True:
         ids = list(
@@ -149,13 +169,14 @@ def _in_chunks(
         )
         if not ids:
             return done
-        if not dry_run:
+        doomed = [i for i in ids if i not in keep] if keep else ids
+        if doomed and not dry_run:
             started = time.perf_counter()
-            _delete(model, ids)
+            _delete(model, doomed)
             took = (time.perf_counter() - started) * 1000
             result.deletes += 1
             result.longest_delete_ms = max(result.longest_delete_ms, took)
-        done += len(ids)
+        done += len(doomed)
         last = ids[-1]
         if len(ids) < chunk_size:
             return done
@@ -168,7 +189,11 @@ def _delete(model: type[SyncAttempt] | type[SyncBatch], ids: list[int]) -> None:
     connection = connections[using]
     table = connection.ops.quote_name(model._meta.db_table)
     with transaction.atomic(using=using), connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM {table} WHERE id IN ({', '.join(['%s'] * len(ids))})", ids)
+        if connection.vendor == "postgresql":  # one array parameter, not 10,000
+            cursor.execute(f"DELETE FROM {table} WHERE id = ANY(%s)", [ids])
+        else:
+            marks = ", ".join(["%s"] * len(ids))
+            cursor.execute(f"DELETE FROM {table} WHERE id IN ({marks})", ids)
 
 
 # -- forgetting a contact ---------------------------------------------------------------------
