@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_save
+from django.db.models.signals import post_save, pre_delete
 from django.utils.module_loading import autodiscover_modules
 
 
@@ -14,6 +14,9 @@ class CrmSyncConfig(AppConfig):
         from .models import Contact
 
         post_save.connect(receivers.contact_saved, sender=Contact, dispatch_uid="crmsync_saved")
+        pre_delete.connect(
+            receivers.contact_deleting, sender=Contact, dispatch_uid="crmsync_deleting"
+        )
         # Registered host models, whenever they are registered (here or in another app's ready).
         registry.on_register(receivers.connect)
         # Each installed app's hubspot.py, where registrations live (crmsync.register).

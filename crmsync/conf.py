@@ -86,6 +86,18 @@ class CrmSyncSettings:
     #: How often each Celery worker writes its heartbeat; a worker unseen for three times
     #: this is shown as dead.
     HEARTBEAT_SECONDS: float = 30.0
+    #: Days of sync history (SyncBatch, SyncAttempt) ``crmsync_prune`` keeps; 0 = for ever.
+    HISTORY_RETENTION_DAYS: int = 90
+    #: HubSpot properties whose values history keeps masked in stored request bodies (what
+    #: is sent is unchanged). README, "Personal data in history", says why these.
+    HISTORY_MASKED_PROPERTIES: tuple[str, ...] = (
+        "phone",
+        "mobilephone",
+        "address",
+        "date_of_birth",
+    )
+    #: Whether deleting a contact also removes its personal data from history.
+    HISTORY_FORGET_ON_DELETE: bool = True
 
     def replace(self, **changes: Any) -> CrmSyncSettings:
         return dataclasses.replace(self, **changes)
@@ -198,7 +210,11 @@ def _cache_key(raw: Any) -> str:
 def _build(raw: Any) -> CrmSyncSettings:
     if not isinstance(raw, Mapping):
         raise ConfigurationError(validate(raw)[0].message)
-    return CrmSyncSettings(**{k: v for k, v in raw.items() if k in NAMES})
+    values = {k: v for k, v in raw.items() if k in NAMES}
+    if isinstance(values.get("HISTORY_MASKED_PROPERTIES"), list):
+        # A list in settings.py, a tuple here: the settings stay hashable and unchanging.
+        values["HISTORY_MASKED_PROPERTIES"] = tuple(values["HISTORY_MASKED_PROPERTIES"])
+    return CrmSyncSettings(**values)
 
 
 def coerce(name: str, text: str) -> Any:
@@ -207,6 +223,8 @@ def coerce(name: str, text: str) -> Any:
     Text that is not a number is kept as it is, so the checks name the setting and the value
     instead of the settings module failing to import with a traceback."""
     kind = _TYPES[name]
+    if str(kind).startswith("tuple[str"):  # CRMSYNC_HISTORY_MASKED_PROPERTIES=phone,address
+        return tuple(part.strip() for part in text.split(",") if part.strip())
     if kind in ("bool", bool):
         return _BOOL_TEXT.get(text.strip().lower(), text)
     try:

@@ -22,11 +22,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connections, models
+from django.db import connections, models, transaction
 from django.utils import timezone
 
-from .models import Contact, SyncStatus
+from .models import Contact, SyncAttempt, SyncStatus
 from .registry import COLUMNS, Mapped, Registration, map_row, registration_for
+from .retention import forget_contact_history, forget_on_delete
 
 _TABLE = Contact._meta.db_table
 _DATA = (*COLUMNS, "properties", "associations", "action")
@@ -91,8 +92,9 @@ def retire(label: str, pks: Sequence[Any], *, archive: bool, using: str | None =
     connection = connections[using or "default"]
     keys = [str(pk) for pk in pks]
     marks = ", ".join(["%s"] * len(keys))
-    with connection.cursor() as cursor:
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
         cursor.execute(_UNSENT_DELETE.format(marks=marks), [label, *keys])
+        _forget_deleted([row[0] for row in cursor.fetchall()], connection.alias)
         if not archive:
             return 0
         now: Any = timezone.now()
@@ -100,6 +102,17 @@ def retire(label: str, pks: Sequence[Any], *, archive: bool, using: str | None =
             now = connection.ops.adapt_datetimefield_value(now)
         cursor.execute(_ARCHIVE.format(marks=marks), [now, now, label, *keys])
         return len(cursor.fetchall())
+
+
+def _forget_deleted(ids: list[int], using: str) -> None:
+    """Mirrors deleted by SQL (a failed one has history): as a ``Contact.delete()`` would,
+    their personal data leaves history (``HISTORY_FORGET_ON_DELETE``) and their attempts
+    lose the link (the constraint is checked at commit)."""
+    if not ids:
+        return
+    if forget_on_delete():
+        forget_contact_history(ids, using=using)
+    SyncAttempt.objects.using(using).filter(contact_id__in=ids).update(contact=None)
 
 
 def queue_in_chunks(
@@ -213,6 +226,7 @@ DELETE FROM {_TABLE}
 WHERE source = %s AND source_pk IN ({{marks}}) AND hubspot_id = '' AND NOT needs_reconcile
   AND ((sync_status = '{SyncStatus.PENDING}' AND claimed_version = 0)
        OR sync_status = '{SyncStatus.FAILED}')
+RETURNING id
 """
 
 _ARCHIVE = f"""

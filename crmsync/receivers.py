@@ -15,7 +15,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
-from . import mirror, registry, tasks
+from . import mirror, registry, services, tasks
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +28,14 @@ def contact_saved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> N
     if created or getattr(instance, "_crmsync_changed", False):
         instance._crmsync_changed = False
         _enqueue_once_on_commit(kwargs.get("using"))
+
+
+def contact_deleting(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """pre_delete of a Contact (one ``delete()`` or each row of a ``QuerySet.delete()``,
+    inside the delete's transaction, before its attempts lose their link to it): with
+    ``HISTORY_FORGET_ON_DELETE``, its personal data leaves history with it."""
+    if services.forget_on_delete():
+        services.forget_contact_history([instance.pk], using=kwargs.get("using"))
 
 
 def connect(registration: registry.Registration) -> None:

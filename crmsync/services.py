@@ -28,6 +28,14 @@ from .operations import (
     settle_with_id,
 )
 from .ratelimit import RateLimiterError
+from .retention import (
+    ForgetResult,
+    PruneResult,
+    forget_contact_history,
+    forget_email_history,
+    forget_on_delete,
+    prune_history,
+)
 from .sync.batch import RunSummary
 from .sync.pipeline import (
     PipelinePausedError,
@@ -37,6 +45,7 @@ from .sync.pipeline import (
     resume_pipeline,
 )
 from .sync.run import (
+    Progress,
     check_configuration,
     count_waiting,
     probe_connection,
@@ -50,19 +59,26 @@ AUTH_PROBE_SECONDS = 5.0
 
 __all__ = [
     "OPERATIONS",
+    "ForgetResult",
     "LookupResult",
     "Operation",
     "PipelinePausedError",
+    "Progress",
+    "PruneResult",
     "ResumeVerdict",
     "RunSummary",
     "apply_operation",
     "check_configuration",
     "count_waiting",
     "ensure_running",
+    "forget_contact_history",
+    "forget_email_history",
+    "forget_on_delete",
     "look_up_in_hubspot",
     "pause_pipeline",
     "pipeline_state",
     "probe_connection",
+    "prune_history",
     "queue_again",
     "record_bulk_job",
     "release_expired_leases",

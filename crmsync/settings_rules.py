@@ -44,8 +44,17 @@ IDS = {
     "app_url": "crmsync.E034",
     "status_max_backlog": "crmsync.E030",
     "heartbeat": "crmsync.E031",
+    "retention_days": "crmsync.E035",
+    "masked_properties": "crmsync.E036",
+    "forget_on_delete": "crmsync.E037",
     "unknown_key": "crmsync.W001",
     "no_token": "crmsync.W002",
+}
+#: Settings whose wrong type is reported under their own id rather than crmsync.E007.
+_TYPE_IDS = {
+    "HISTORY_RETENTION_DAYS": "retention_days",
+    "HISTORY_MASKED_PROPERTIES": "masked_properties",
+    "HISTORY_FORGET_ON_DELETE": "forget_on_delete",
 }
 _API_VERSION_RE = re.compile(r"v3|\d{4}-(0[1-9]|1[0-2])")
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
@@ -306,7 +315,22 @@ def _token(values: dict[str, Any]) -> list[Problem]:
     ]
 
 
+@_rule
+def _masked_properties(values: dict[str, Any]) -> list[Problem]:
+    names = values.get("HISTORY_MASKED_PROPERTIES")
+    bad = [n for n in names or () if not n.strip() or n != n.strip()]
+    if not bad:
+        return []
+    return _error(
+        "masked_properties",
+        "HISTORY_MASKED_PROPERTIES",
+        f"CRMSYNC['HISTORY_MASKED_PROPERTIES'] must name HubSpot properties, got {bad[0]!r}.",
+        hint="Internal names such as 'phone' or 'date_of_birth'; [] masks nothing.",
+    )
+
+
 RULES += [
+    _at_least("retention_days", "HISTORY_RETENTION_DAYS", 0),
     _at_least("max_attempts", "MAX_ATTEMPTS", 1),
     _at_least("concurrency", "CONCURRENCY", 1),
     _at_least("max_batches", "MAX_BATCHES_PER_RUN", 0),
@@ -329,13 +353,17 @@ def type_problem(name: str, kind: Any, value: Any) -> Problem | None:
     elif kind in ("float", float):
         ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
         wanted = "a finite number"
+    elif str(kind).startswith("tuple[str"):
+        ok = isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
+        wanted = "a list of strings"
     else:
         ok = isinstance(value, str)
         wanted = "a string"
     if ok:
         return None
     got = "another type" if name == "ACCESS_TOKEN" else _describe(value)  # never echo a token
-    return Problem(IDS["type"], name, f"CRMSYNC[{name!r}] must be {wanted}, got {got}.")
+    check_id = IDS[_TYPE_IDS.get(name, "type")]
+    return Problem(check_id, name, f"CRMSYNC[{name!r}] must be {wanted}, got {got}.")
 
 
 def _describe(value: Any) -> str:

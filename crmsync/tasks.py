@@ -87,6 +87,14 @@ def start_bulk_job(job_id: int) -> bool:
     return False
 
 
+@shared_task(name="crmsync.prune_history", ignore_result=True)
+def prune_history() -> dict[str, Any]:
+    """Daily, from beat: delete history older than CRMSYNC["HISTORY_RETENTION_DAYS"]."""
+    result = services.prune_history()
+    logger.info("crmsync: pruned history %s", result.as_dict())
+    return result.as_dict()
+
+
 def _publish(task: Any = None, *args: Any) -> None:
     # A connection of its own: the default pool's would retry for broker_connection_timeout
     # (4 s) and more while the save waits. retry=False: no publish retries either.

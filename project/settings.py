@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 
 from crmsync.conf import HUBSPOT_API_BASE_URL, from_environ
 
@@ -110,6 +111,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "crmsync.release_expired_leases",
         "schedule": timedelta(seconds=60),
         "options": {"expires": 60},
+    },
+    # Daily, at a quiet hour: history older than CRMSYNC["HISTORY_RETENTION_DAYS"].
+    "crmsync-prune-history": {
+        "task": "crmsync.prune_history",
+        "schedule": crontab(hour=3, minute=17),
+        "options": {"expires": 3600},
     },
 }
 

@@ -1,8 +1,9 @@
 """Stage 2a, calling HubSpot: one request, noted for history, its failure returned as a value.
 
 Every request of a batch goes through ``call``: it serializes the body once (the same text
-is sent and kept as history), makes sure the batch's lease outlives the request, and turns
-HubSpot's answer or error into a ``Record`` for the write-back.
+is sent and kept as history, with the values of ``HISTORY_MASKED_PROPERTIES`` masked), makes
+sure the batch's lease outlives the request, and turns HubSpot's answer or error into a
+``Record`` for the write-back.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ..hubspot import MAX_BATCH_INPUTS
 from ..mapping import error_message
 from ..models import SyncBatch
 from ..ratelimit import RateLimiterError
+from ..redaction import history_text
 from ..runtime import worker_name
 from .batch import Batch, Record
 from .matching import found_ids
@@ -65,7 +67,7 @@ def call(
             input_count=input_count,
             claim_token=batch.token,
             worker=worker_name(),
-            request_body=encoded.decode(),
+            request_body=history_text(body, encoded, batch.conf.HISTORY_MASKED_PROPERTIES),
         )
     )
     started = timezone.now()

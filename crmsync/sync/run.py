@@ -13,6 +13,7 @@ import logging
 import socket
 import threading
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
@@ -34,6 +35,9 @@ from .pipeline import PipelinePausedError, ensure_running, pause_pipeline
 from .plan import plan_batch
 
 logger = logging.getLogger(__name__)
+
+#: Told of each batch a drain wrote back (its RunSummary).
+Progress = Callable[[RunSummary], None]
 
 
 def check_configuration(conf: CrmSyncSettings | None = None) -> CrmSyncSettings:
@@ -90,8 +94,15 @@ def release_expired_leases(now: dt.datetime | None = None) -> int:
     return count
 
 
-def sync_pending(max_batches: int | None = None, concurrency: int | None = None) -> RunSummary:
-    """Send every due pending contact (or ``max_batches`` batches) and write results back."""
+def sync_pending(
+    max_batches: int | None = None,
+    concurrency: int | None = None,
+    progress: Progress | None = None,
+) -> RunSummary:
+    """Send every due pending contact (or ``max_batches`` batches) and write results back.
+
+    ``progress``, if given, is called with each batch's summary once it is written back,
+    from the thread that sent it (``crmsync_sync --progress`` draws its bar with it)."""
     conf = validated_settings()
     summary = RunSummary()
     try:
@@ -115,10 +126,12 @@ def sync_pending(max_batches: int | None = None, concurrency: int | None = None)
     budget = _Budget(limit)
     stop = threading.Event()
     if threads == 1:
-        summary.add(_drain(conf, budget, stop))
+        summary.add(_drain(conf, budget, stop, progress))
     else:
         with ThreadPoolExecutor(threads, thread_name_prefix="crmsync") as pool:
-            for part in pool.map(lambda _: _drain_in_thread(conf, budget, stop), range(threads)):
+            for part in pool.map(
+                lambda _: _drain_in_thread(conf, budget, stop, progress), range(threads)
+            ):
                 summary.add(part)
     log = logger.info if summary.batches or summary.stopped_reason else logger.debug
     log("crmsync: run finished %s", summary.as_dict())
@@ -146,14 +159,21 @@ class _Budget:
             return True
 
 
-def _drain_in_thread(conf: CrmSyncSettings, budget: _Budget, stop: threading.Event) -> RunSummary:
+def _drain_in_thread(
+    conf: CrmSyncSettings, budget: _Budget, stop: threading.Event, progress: Progress | None
+) -> RunSummary:
     try:
-        return _drain(conf, budget, stop)
+        return _drain(conf, budget, stop, progress)
     finally:
         connection.close()  # each thread has its own connection; don't leak it
 
 
-def _drain(conf: CrmSyncSettings, budget: _Budget, stop: threading.Event) -> RunSummary:
+def _drain(
+    conf: CrmSyncSettings,
+    budget: _Budget,
+    stop: threading.Event,
+    progress: Progress | None = None,
+) -> RunSummary:
     summary = RunSummary()
     while not stop.is_set() and budget.take():
         try:
@@ -174,6 +194,8 @@ def _drain(conf: CrmSyncSettings, budget: _Budget, stop: threading.Event) -> Run
         if part is None:
             break
         summary.add(part)
+        if progress is not None:
+            progress(part)
         if part.stopped_reason:
             stop.set()
             break

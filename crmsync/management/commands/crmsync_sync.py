@@ -22,6 +22,7 @@ from crmsync.management.commands._base import (
     one_line,
     or_command_error,
 )
+from crmsync.management.commands._progress import MODES, progress_bar
 from crmsync.models import PipelineState
 
 
@@ -44,6 +45,15 @@ class Command(BaseCommand):
             default=None,
             help="Batches in flight at once (default: CRMSYNC['CONCURRENCY']).",
         )
+        parser.add_argument(
+            "--progress",
+            nargs="?",
+            const="auto",
+            choices=MODES,
+            default=None,
+            help="A progress bar on stderr (rows sent of those waiting, rate, ETA); only when "
+            "stderr is a terminal, unless --progress=always.",
+        )
 
     def execute(self, *args: Any, **options: Any) -> str | None:
         # Before the system checks: a bad setting is one line, not a check report.
@@ -53,9 +63,10 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         checked_settings()
         try:
-            summary = or_command_error(
-                lambda: self.run(options["max_batches"], options["concurrency"])
-            )
+            with progress_bar(options["progress"], self._stderr_stream()) as progress:
+                summary = or_command_error(
+                    lambda: self.run(options["max_batches"], options["concurrency"], progress)
+                )
         except ConnectionFailedError as exc:
             raise CommandError(one_line(exc), returncode=EXIT_CONFIGURATION) from None
         self.stdout.write(format_summary(summary))
@@ -75,10 +86,21 @@ class Command(BaseCommand):
         if summary.stopped_reason:
             raise CommandError(f"stopped: {summary.stopped_reason}", returncode=EXIT_NOT_SENT)
 
+    def _stderr_stream(self) -> Any:
+        # The stream under Django's OutputWrapper, which would end every write with a
+        # newline (tqdm redraws its line with carriage returns).
+        return getattr(self.stderr, "_out", self.stderr)
+
     @staticmethod
-    def run(max_batches: int | None, concurrency: int | None) -> services.RunSummary:
+    def run(
+        max_batches: int | None,
+        concurrency: int | None,
+        progress: services.Progress | None = None,
+    ) -> services.RunSummary:
         services.probe_connection()
-        return services.sync_pending(max_batches=max_batches, concurrency=concurrency)
+        return services.sync_pending(
+            max_batches=max_batches, concurrency=concurrency, progress=progress
+        )
 
 
 def format_summary(summary: services.RunSummary) -> str:
