@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.utils import timezone
+from django.db.models.functions import Now
 
 from .models import Contact, SyncStatus
 from .sync.batch import RunSummary
@@ -52,7 +52,7 @@ def release_held(contact_ids: Iterable[int]) -> int:
         sync_status=SyncStatus.PENDING,
         needs_reconcile=False,
         reconcile_emails="",
-        next_attempt_at=timezone.now(),
+        next_attempt_at=Now(),
         sync_error="",
         sync_error_category="",
     )
