@@ -29,19 +29,19 @@ Replacement = tuple[str, str]
 MUTATIONS: dict[str, list[Replacement]] = {
     # --- the claim
     "claim: no lease (NULL)": [
-        ("lease_expires_at = %s, ", "lease_expires_at = NULL, "),
-        ("        ops.adapt_datetimefield_value(lease_until),\n", ""),
+        ("lease_expires_at = {later_sql(vendor, '%s')}, ", "lease_expires_at = NULL, "),
+        ("token_param, float(lease_seconds)]", "token_param]"),
     ],
     "claim: status left pending": [
-        ("        SyncStatus.IN_FLIGHT.value,\n", "        SyncStatus.PENDING.value,\n"),
+        ("params = [SyncStatus.IN_FLIGHT.value,", "params = [SyncStatus.PENDING.value,"),
     ],
     "claim: no claim token": [
-        ("claim_token = %s, lease_expires_at", "claim_token = NULL, lease_expires_at"),
-        ("        token_param,\n", ""),
+        ('claim_token = %s, "', 'claim_token = NULL, "'),
+        ("IN_FLIGHT.value, token_param, float", "IN_FLIGHT.value, float"),
     ],
     "claim: claimed_version not recorded": [("claimed_version = version, ", "")],
     "claim: updated_at not stamped": [
-        ("updated_at = %s, ", "updated_at = COALESCE(updated_at, %s), "),
+        ("updated_at = {now}, ", "updated_at = COALESCE(updated_at, {now}), "),
     ],
     "claim: email remembered as typed (no lower)": [
         ("|| lower(email) || ' '", "|| email || ' '"),
@@ -54,13 +54,12 @@ MUTATIONS: dict[str, list[Replacement]] = {
     ],
     "claim: any status claimed": [
         ("WHERE sync_status = %s AND next_attempt_at", "WHERE next_attempt_at"),
-        ("        SyncStatus.PENDING.value,\n        ops", "        ops"),
+        ("params += [SyncStatus.PENDING.value, limit]", "params += [limit]"),
     ],
-    "claim: due strictly before now (<= to <)": [
-        ("AND next_attempt_at <= %s", "AND next_attempt_at < %s"),
-    ],
+    # "<= to <" is no longer listed: with the database's clock in the statement, no row can
+    # be due at exactly the claim's own now (each statement has its own), so it is equivalent.
     "claim: due in the future too (<= to >=)": [
-        ("AND next_attempt_at <= %s", "AND next_attempt_at >= %s"),
+        ("AND next_attempt_at <= {now}", "AND next_attempt_at >= {now}"),
     ],
     "claim: newest due first": [
         ("ORDER BY next_attempt_at, id", "ORDER BY next_attempt_at DESC, id")
@@ -68,7 +67,7 @@ MUTATIONS: dict[str, list[Replacement]] = {
     "claim: order by id only": [("ORDER BY next_attempt_at, id", "ORDER BY id")],
     "claim: no limit": [
         (" LIMIT %s{skip_locked}", "{skip_locked}"),
-        ("        limit,\n", ""),
+        ("params += [SyncStatus.PENDING.value, limit]", "params += [SyncStatus.PENDING.value]"),
     ],
     "claim: no row locks (SKIP LOCKED dropped)": [('" FOR UPDATE SKIP LOCKED" if', '"" if')],
     "claim: waits on locked rows (FOR UPDATE only)": [
@@ -151,7 +150,7 @@ MUTATIONS: dict[str, list[Replacement]] = {
         ),
     ],
     "synced_at: never stamped": [
-        ("THEN %(now)s ELSE c.synced_at END", "THEN c.synced_at ELSE c.synced_at END")
+        ("THEN {now} ELSE c.synced_at END", "THEN c.synced_at ELSE c.synced_at END")
     ],
     "synced_version: version instead of claimed_version": [
         ("THEN c.claimed_version\n", "THEN c.version\n"),
@@ -173,19 +172,21 @@ MUTATIONS: dict[str, list[Replacement]] = {
     ],
     "next_attempt_at: an edited row keeps the due time decided": [
         (
-            "next_attempt_at = CASE WHEN c.version <> c.claimed_version THEN %(now)s",
-            "next_attempt_at = CASE WHEN c.version <> c.claimed_version "
-            "THEN COALESCE(v.next_attempt_at, c.next_attempt_at)",
+            "c.claimed_version THEN {now}\n",
+            "c.claimed_version AND FALSE THEN {now}\n",
         ),
     ],
-    "next_attempt_at: COALESCE order swapped": [
+    "next_attempt_at: the decided backoff ignored": [
         (
-            "COALESCE(v.next_attempt_at, c.next_attempt_at)",
-            "COALESCE(c.next_attempt_at, v.next_attempt_at)",
+            "WHEN v.retry_in IS NULL THEN c.next_attempt_at ELSE {retry} END",
+            "ELSE c.next_attempt_at END",
         ),
     ],
     "next_attempt_at: a missing one clears": [
-        ("COALESCE(v.next_attempt_at, c.next_attempt_at)", "v.next_attempt_at"),
+        ("WHEN v.retry_in IS NULL THEN c.next_attempt_at ELSE {retry} END", "ELSE {retry} END"),
+    ],
+    "next_attempt_at: the backoff from the worker's old due time": [
+        ('retry=later_sql("postgresql", "v.retry_in")', 'retry="c.next_attempt_at"'),
     ],
     "needs_reconcile: old one kept": [
         ("needs_reconcile = v.needs_reconcile", "needs_reconcile = c.needs_reconcile"),
@@ -195,7 +196,7 @@ MUTATIONS: dict[str, list[Replacement]] = {
     ],
     "claim_token: not released": [("claim_token = NULL,", "claim_token = c.claim_token,")],
     "lease: not released": [("lease_expires_at = NULL,", "lease_expires_at = c.lease_expires_at,")],
-    "updated_at: not stamped": [("    updated_at = %(now)s\n", "    updated_at = c.updated_at\n")],
+    "updated_at: not stamped": [("    updated_at = {now}\n", "    updated_at = c.updated_at\n")],
     # --- the write-back's statement
     "fence: claim token not checked": [
         ('"WHERE c.id = v.id AND c.claim_token = %(token)s"', '"WHERE c.id = v.id"'),

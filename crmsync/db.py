@@ -22,6 +22,7 @@ from django.db import connection
 from django.db.backends.signals import connection_created
 from django.dispatch import receiver
 
+from .dbclock import later_sql, now_sql
 from .models import SYNCED_FIELDS, Contact, SyncAttempt, SyncStatus
 
 CLAIM_COLUMNS = (
@@ -81,7 +82,9 @@ class WriteBack:
     hubspot_created_at: dt.datetime | None = None
     hubspot_updated_at: dt.datetime | None = None
     attempts: int = 0
-    next_attempt_at: dt.datetime | None = None
+    #: due again this many seconds after the write-back, by the database's clock (None: the
+    #: due time is left as it is)
+    retry_in: float | None = None
     needs_reconcile: bool = False
     reconcile_emails: str = ""
     #: with status synced: what HubSpot now holds of this row's properties (None: unchanged)
@@ -189,10 +192,9 @@ def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, bytes) else value
 
 
-def claim(
-    token: uuid.UUID, limit: int, now: dt.datetime, lease_until: dt.datetime
-) -> list[ClaimedRow]:
-    """Mark up to ``limit`` due rows in flight under ``token``; return them. One statement.
+def claim(token: uuid.UUID, limit: int, lease_seconds: float) -> list[ClaimedRow]:
+    """Mark up to ``limit`` due rows in flight under ``token`` for ``lease_seconds``; return
+    them. One statement; "due" and the lease's deadline are the database's clock.
 
     On PostgreSQL, ``FOR UPDATE SKIP LOCKED`` lets any number of workers on any number of
     hosts claim at once without waiting on or taking each other's rows. SQLite has no row
@@ -202,28 +204,23 @@ def claim(
     skip_locked = (
         " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
     )
-    ops = connection.ops
+    vendor = connection.vendor
+    now = now_sql(vendor)
     token_param = token if _is_postgres() else token.hex
     sql = (
-        f"UPDATE {table} SET sync_status = %s, claim_token = %s, lease_expires_at = %s, "
-        f"claimed_version = version, updated_at = %s, "
+        f"UPDATE {table} SET sync_status = %s, claim_token = %s, "
+        f"lease_expires_at = {later_sql(vendor, '%s')}, "
+        f"claimed_version = version, updated_at = {now}, "
         # Remember the email this claim may create the contact with: if the answer is lost
         # or the worker dies, the lookup must find it even after the email was edited.
         f"reconcile_emails = CASE WHEN email = '' THEN reconcile_emails "
         f"ELSE reconcile_emails || lower(email) || ' ' END "
-        f"WHERE id IN (SELECT id FROM {table} WHERE sync_status = %s AND next_attempt_at <= %s "
+        f"WHERE id IN (SELECT id FROM {table} WHERE sync_status = %s AND next_attempt_at <= {now} "
         f"ORDER BY next_attempt_at, id LIMIT %s{skip_locked}) "
         f"RETURNING {', '.join(CLAIM_COLUMNS)}"
     )
-    params = [
-        SyncStatus.IN_FLIGHT.value,
-        token_param,
-        ops.adapt_datetimefield_value(lease_until),
-        ops.adapt_datetimefield_value(now),
-        SyncStatus.PENDING.value,
-        ops.adapt_datetimefield_value(now),
-        limit,
-    ]
+    params = [SyncStatus.IN_FLIGHT.value, token_param, float(lease_seconds)]
+    params += [SyncStatus.PENDING.value, limit]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
@@ -240,11 +237,16 @@ def claim(
     return claimed
 
 
-def extend_lease(token: uuid.UUID, lease_until: dt.datetime) -> int:
-    """Push the lease of every row still held under ``token``; returns how many are held."""
-    return Contact.objects.filter(claim_token=token, sync_status=SyncStatus.IN_FLIGHT).update(
-        lease_expires_at=lease_until
-    )
+def extend_lease(token: uuid.UUID, lease_seconds: float) -> int:
+    """Extend the lease of rows held under ``token`` to ``lease_seconds`` from db now."""
+    token_param = token if _is_postgres() else token.hex
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {_table()} SET lease_expires_at = {later_sql(connection.vendor, '%s')} "
+            f"WHERE claim_token = %s AND sync_status = %s",
+            [float(lease_seconds), token_param, SyncStatus.IN_FLIGHT.value],
+        )
+        return int(cursor.rowcount)
 
 
 _WRITE_COLUMNS = (
@@ -257,7 +259,7 @@ _WRITE_COLUMNS = (
     ("created_at", "timestamptz"),
     ("updated_at", "timestamptz"),
     ("attempts", "integer"),
-    ("next_attempt_at", "timestamptz"),
+    ("retry_in", "float8"),
     ("needs_reconcile", "boolean"),
     ("reconcile_emails", "text"),
     ("synced_properties", "jsonb"),
@@ -274,7 +276,7 @@ _write_values = attrgetter(
 # A row edited while its batch was in flight (version moved on) goes back to pending with
 # its attempts reset, whatever HubSpot said: the result was for older data. Only a held row
 # stays held: its create may have happened, and only an operator can say.
-_SET_CLAUSE = """
+_SET_TEMPLATE = """
     sync_status = CASE WHEN c.version <> c.claimed_version AND v.status <> %(held)s
                        THEN %(pending)s ELSE v.status END,
     hubspot_id = CASE WHEN v.hubspot_id <> '' THEN v.hubspot_id ELSE c.hubspot_id END,
@@ -285,12 +287,12 @@ _SET_CLAUSE = """
                           ELSE c.hubspot_status END,
     hubspot_created_at = COALESCE(v.created_at, c.hubspot_created_at),
     hubspot_updated_at = COALESCE(v.updated_at, c.hubspot_updated_at),
-    synced_at = CASE WHEN v.status = %(synced)s THEN %(now)s ELSE c.synced_at END,
+    synced_at = CASE WHEN v.status = %(synced)s THEN {now} ELSE c.synced_at END,
     synced_version = CASE WHEN v.status = %(synced)s THEN c.claimed_version
                           ELSE c.synced_version END,
     sync_attempts = CASE WHEN c.version <> c.claimed_version THEN 0 ELSE v.attempts END,
-    next_attempt_at = CASE WHEN c.version <> c.claimed_version THEN %(now)s
-                           ELSE COALESCE(v.next_attempt_at, c.next_attempt_at) END,
+    next_attempt_at = CASE WHEN c.version <> c.claimed_version THEN {now}
+                           WHEN v.retry_in IS NULL THEN c.next_attempt_at ELSE {retry} END,
     needs_reconcile = v.needs_reconcile,
     reconcile_emails = v.reconcile_emails,
     synced_properties = CASE WHEN v.status = %(synced)s AND v.synced_properties IS NOT NULL
@@ -299,12 +301,17 @@ _SET_CLAUSE = """
                                THEN v.synced_associations ELSE c.synced_associations END,
     claim_token = NULL,
     lease_expires_at = NULL,
-    updated_at = %(now)s
+    updated_at = {now}
 """
-
-
-_SET_SQLITE_ORDER = re.findall(r"%\((\w+)\)s", _SET_CLAUSE)
-_SET_SQLITE = re.sub(r"%\((\w+)\)s", "%s", _SET_CLAUSE)
+# The database's clock stamps the row and applies the backoff (see crmsync.dbclock).
+_SET_CLAUSE = _SET_TEMPLATE.format(
+    now=now_sql("postgresql"), retry=later_sql("postgresql", "v.retry_in")
+)
+_SET_SQLITE_NAMED = _SET_TEMPLATE.format(
+    now=now_sql("sqlite"), retry=later_sql("sqlite", "v.retry_in")
+)
+_SET_SQLITE_ORDER = re.findall(r"%\((\w+)\)s", _SET_SQLITE_NAMED)
+_SET_SQLITE = re.sub(r"%\((\w+)\)s", "%s", _SET_SQLITE_NAMED)
 
 
 def relax_commit_durability() -> None:
@@ -320,15 +327,15 @@ def relax_commit_durability() -> None:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
-def write_back(token: uuid.UUID, rows: Sequence[WriteBack], now: dt.datetime) -> int:
+def write_back(token: uuid.UUID, rows: Sequence[WriteBack]) -> int:
     """Apply every row's new state in one statement, only where ``token`` still holds the
     claim. Returns how many rows were written; a row whose lease was lost is left alone."""
     if not rows:
         return 0
     values = [_write_values(r) for r in rows]
     if _is_postgres():
-        return _write_back_postgres(token, values, now)
-    return _write_back_sqlite(token, values, now)
+        return _write_back_postgres(token, values)
+    return _write_back_sqlite(token, values)
 
 
 _STATUSES = {
@@ -338,19 +345,19 @@ _STATUSES = {
 }
 
 
-def _write_back_postgres(token: uuid.UUID, values: list[tuple[Any, ...]], now: dt.datetime) -> int:
+def _write_back_postgres(token: uuid.UUID, values: list[tuple[Any, ...]]) -> int:
     sql = (
         f"UPDATE {_table()} AS c SET {_SET_CLAUSE} "
         f"FROM {_json_table(_WRITE_COLUMNS, '%(rows)s')} AS v "
         f"WHERE c.id = v.id AND c.claim_token = %(token)s"
     )
-    params: dict[str, Any] = {**_STATUSES, "now": now, "token": token, "rows": _json_rows(values)}
+    params: dict[str, Any] = {**_STATUSES, "token": token, "rows": _json_rows(values)}
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return int(cursor.rowcount)
 
 
-def _write_back_sqlite(token: uuid.UUID, values: list[tuple[Any, ...]], now: dt.datetime) -> int:
+def _write_back_sqlite(token: uuid.UUID, values: list[tuple[Any, ...]]) -> int:
     # A VALUES table (columns column1, column2...) renamed in a subquery, positional
     # parameters only. Not a CTE: Python's sqlite3 reports no rowcount for "WITH ... UPDATE".
     ops = connection.ops
@@ -359,7 +366,7 @@ def _write_back_sqlite(token: uuid.UUID, values: list[tuple[Any, ...]], now: dt.
     flat: list[Any] = []
     for row in values:
         flat.extend(_sqlite_value(ops, v) for v in row)
-    named = {**_STATUSES, "now": ops.adapt_datetimefield_value(now), "token": token.hex}
+    named = {**_STATUSES, "token": token.hex}
     sql = (
         f"UPDATE {_table()} AS c SET {_SET_SQLITE} "
         f"FROM (SELECT {renamed} FROM (VALUES {', '.join([row_sql] * len(values))})) AS v "

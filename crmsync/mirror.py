@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connections, models, transaction
-from django.utils import timezone
 
+from .dbclock import now_sql
 from .models import Contact, SyncAttempt, SyncStatus
 from .registry import COLUMNS, Mapped, Registration, map_row, registration_for
 from .retention import forget_contact_history, forget_on_delete
@@ -72,13 +72,10 @@ def upsert(label: str, rows: Sequence[tuple[Any, Mapped]], using: str | None = N
         return 0
     connection = connections[using or "default"]
     postgres = connection.vendor == "postgresql"
-    now: Any = timezone.now()
-    if not postgres:
-        now = connection.ops.adapt_datetimefield_value(now)
     params: list[Any] = []
     for pk, mapped in rows:
         params += [label, str(pk), *(mapped.columns[name] for name in COLUMNS)]
-        params += [_json(mapped.properties), _json(mapped.associations), now, now, now]
+        params += [_json(mapped.properties), _json(mapped.associations)]
     with connection.cursor() as cursor:
         cursor.execute(_upsert_sql(len(rows), postgres), params)
         return len(cursor.fetchall())
@@ -97,10 +94,8 @@ def retire(label: str, pks: Sequence[Any], *, archive: bool, using: str | None =
         _forget_deleted([row[0] for row in cursor.fetchall()], connection.alias)
         if not archive:
             return 0
-        now: Any = timezone.now()
-        if connection.vendor != "postgresql":
-            now = connection.ops.adapt_datetimefield_value(now)
-        cursor.execute(_ARCHIVE.format(marks=marks), [now, now, label, *keys])
+        now = now_sql(connection.vendor)
+        cursor.execute(_ARCHIVE.format(marks=marks, now=now), [label, *keys])
         return len(cursor.fetchall())
 
 
@@ -163,9 +158,11 @@ def _json(value: Any) -> str:
 @functools.lru_cache(maxsize=32)  # one statement text per chunk size and backend
 def _upsert_sql(count: int, postgres: bool) -> str:
     cast = "::jsonb" if postgres else ""
+    now = now_sql("postgresql" if postgres else "sqlite")  # due now by the database's clock
     one = (
         f"(%s, %s, {', '.join(['%s'] * len(COLUMNS))}, %s{cast}, %s{cast}, "
-        f"'upsert', '{SyncStatus.PENDING}', '', '', '', '', 0, %s, 1, 0, 0, FALSE, '', %s, %s)"
+        f"'upsert', '{SyncStatus.PENDING}', '', '', '', '', 0, {now}, 1, 0, 0, FALSE, '', "
+        f"{now}, {now})"
     )
     if postgres:
         differs = (
@@ -233,8 +230,8 @@ _ARCHIVE = f"""
 UPDATE {_TABLE} SET
     action = 'archive',
     {_requeue("")},
-    next_attempt_at = %s,
-    updated_at = %s
+    next_attempt_at = {{now}},
+    updated_at = {{now}}
 WHERE source = %s AND source_pk IN ({{marks}}) AND action <> 'archive'
     AND sync_status <> '{SyncStatus.ARCHIVED}'
 RETURNING id

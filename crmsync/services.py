@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.core.exceptions import ImproperlyConfigured
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from .exceptions import HubSpotError, PipelineHaltError
@@ -99,7 +100,7 @@ def release_held(contact_ids: Iterable[int]) -> int:
         sync_status=SyncStatus.PENDING,
         needs_reconcile=False,
         reconcile_emails="",
-        next_attempt_at=timezone.now(),
+        next_attempt_at=Now(),
         sync_error="",
         sync_error_category="",
     )

@@ -38,14 +38,12 @@ def in_thread(fn, *args):
 
 def test_two_claims_at_once_take_disjoint_rows_without_waiting():
     ContactFactory.create_batch(30)
-    now = timezone.now()
-    lease = now + dt.timedelta(seconds=60)
     first_claimed = threading.Event()
     release = threading.Event()
 
     def hold_a_claim():
         with transaction.atomic():
-            rows = db.claim(uuid.uuid4(), 20, now, lease)
+            rows = db.claim(uuid.uuid4(), 20, 60)
             first_claimed.set()
             release.wait(10)  # keep the row locks while the other worker claims
         return [r.id for r in rows]
@@ -55,7 +53,7 @@ def test_two_claims_at_once_take_disjoint_rows_without_waiting():
     # The first transaction still holds its locks: SKIP LOCKED must neither block nor
     # return its rows.
     with transaction.atomic():
-        second = [r.id for r in db.claim(uuid.uuid4(), 20, now, lease)]
+        second = [r.id for r in db.claim(uuid.uuid4(), 20, 60)]
     release.set()
     thread.join(10)
     first = out["value"]

@@ -11,7 +11,6 @@ from crmsync.models import SyncAttempt, SyncStatus
 from crmsync.sync import outcomes
 from tests.stage_helpers import row
 
-NOW = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
 POLICY = outcomes.RetryPolicy(max_attempts=3, base_seconds=10.0, max_seconds=100.0)
 Outcome = SyncAttempt.Outcome
 
@@ -44,10 +43,10 @@ def test_backoff(attempt, rand, expected):
     ],
 )  # fmt: skip
 def test_retry(kwargs, status, attempts, delay, outcome, retried):
-    decision = outcomes.retry(row(), "HTTP 503", "", POLICY, NOW, rand=half(), **kwargs)
+    decision = outcomes.retry(row(), "HTTP 503", "", POLICY, rand=half(), **kwargs)
     assert decision.write.status == status
     assert decision.write.attempts == attempts
-    assert decision.write.next_attempt_at == NOW + dt.timedelta(seconds=delay)
+    assert decision.write.retry_in == delay  # from the database's now, at the write-back
     assert decision.outcome == outcome and decision.retried is retried
     assert decision.write.error == "HTTP 503"
 
@@ -59,7 +58,7 @@ def test_retry(kwargs, status, attempts, delay, outcome, retried):
 )  # fmt: skip
 def test_retry_gives_up_after_max_attempts_counted(attempts_before, count, status):
     decision = outcomes.retry(
-        row(sync_attempts=attempts_before), "HTTP 502", "", POLICY, NOW, count=count
+        row(sync_attempts=attempts_before), "HTTP 502", "", POLICY, count=count
     )
     assert decision.write.status == status
     if status == SyncStatus.FAILED:
@@ -74,7 +73,7 @@ def test_retry_gives_up_after_max_attempts_counted(attempts_before, count, statu
 )
 def test_retry_keeps_the_lookup_unless_linked(needs_reconcile, linked, reconcile, emails):
     r = row(needs_reconcile=needs_reconcile, reconcile_emails="a@x.com ")
-    decision = outcomes.retry(r, "x", "", POLICY, NOW, linked_id=linked)
+    decision = outcomes.retry(r, "x", "", POLICY, linked_id=linked)
     assert decision.write.needs_reconcile is reconcile
     assert decision.write.reconcile_emails == emails
     assert decision.write.hubspot_id == linked
@@ -118,7 +117,7 @@ def test_failed_counts_the_attempt_and_keeps_a_link():
 )
 def test_unknown_looks_up_by_email_or_holds(email, status, outcome):
     r = row(sync_attempts=1, reconcile_emails="p1@example.com ")
-    decision = outcomes.unknown(r, email, "no answer", POLICY, NOW, rand=half(0.0))
+    decision = outcomes.unknown(r, email, "no answer", POLICY, rand=half(0.0))
     write = decision.write
     assert write.status == status and decision.outcome == outcome
     assert write.needs_reconcile is True
@@ -126,7 +125,7 @@ def test_unknown_looks_up_by_email_or_holds(email, status, outcome):
     assert write.error_category == "OUTCOME_UNKNOWN"
     if status == SyncStatus.PENDING:
         assert write.attempts == 2
-        assert write.next_attempt_at == NOW + dt.timedelta(seconds=5)
+        assert write.retry_in == 5
         assert "look it up by email" in write.error and decision.retried
     else:
         assert write.attempts == 1  # holding is not a failed attempt
@@ -136,11 +135,11 @@ def test_unknown_looks_up_by_email_or_holds(email, status, outcome):
 
 def test_untouched_goes_back_due_now_with_its_attempts():
     r = row(sync_attempts=4, needs_reconcile=True, reconcile_emails="a@x.com ")
-    write = outcomes.untouched(r, NOW, reason="Redis is down").write
-    assert (write.status, write.attempts, write.next_attempt_at) == ("pending", 4, NOW)
+    write = outcomes.untouched(r, reason="Redis is down").write
+    assert (write.status, write.attempts, write.retry_in) == ("pending", 4, 0.0)
     assert write.error == "Redis is down" and write.needs_reconcile
-    assert outcomes.untouched(r, NOW).outcome == ""  # no history entry
-    linked = outcomes.untouched(r, NOW, linked_id="9").write
+    assert outcomes.untouched(r).outcome == ""  # no history entry
+    linked = outcomes.untouched(r, linked_id="9").write
     assert linked.hubspot_id == "9" and not linked.needs_reconcile and linked.reconcile_emails == ""
 
 
@@ -159,30 +158,30 @@ R7 = row(7, sync_attempts=2, needs_reconcile=True, reconcile_emails="a@x.com ")
          outcomes.Decision(WriteBack(id=7, status="failed", error="bad",
                                      error_category="VALIDATION_ERROR", attempts=3),
                            Outcome.FAILED, error_category="VALIDATION_ERROR", error_message="bad")),
-        (lambda: outcomes.retry(row(7), "HTTP 503", "HTTP_5XX", POLICY, NOW, rand=half()),
+        (lambda: outcomes.retry(row(7), "HTTP 503", "HTTP_5XX", POLICY, rand=half()),
          outcomes.Decision(WriteBack(id=7, status="pending", error="HTTP 503",
                                      error_category="HTTP_5XX", attempts=1,
-                                     next_attempt_at=NOW + dt.timedelta(seconds=7.5)),
+                                     retry_in=7.5),
                            Outcome.RETRY, error_category="HTTP_5XX", error_message="HTTP 503",
                            retried=True)),
-        (lambda: outcomes.retry(R7, "HTTP 502", "HTTP_5XX", POLICY, NOW),
+        (lambda: outcomes.retry(R7, "HTTP 502", "HTTP_5XX", POLICY),
          outcomes.Decision(WriteBack(id=7, status="failed", error=GAVE_UP,
                                      error_category="HTTP_5XX", attempts=3),
                            Outcome.FAILED, error_category="HTTP_5XX", error_message=GAVE_UP)),
-        (lambda: outcomes.retry(R7, "HTTP 502", "HTTP_5XX", POLICY, NOW, linked_id="55"),
+        (lambda: outcomes.retry(R7, "HTTP 502", "HTTP_5XX", POLICY, linked_id="55"),
          outcomes.Decision(WriteBack(id=7, status="failed", hubspot_id="55", error=GAVE_UP,
                                      error_category="HTTP_5XX", attempts=3),
                            Outcome.FAILED, error_category="HTTP_5XX", error_message=GAVE_UP)),
-        (lambda: outcomes.unknown(R7, "p7@example.com", "no answer", POLICY, NOW, rand=half(1.0)),
+        (lambda: outcomes.unknown(R7, "p7@example.com", "no answer", POLICY, rand=half(1.0)),
          outcomes.Decision(WriteBack(id=7, status="pending",
                                      error="no answer; will look it up by email before "
                                            "creating again",
                                      error_category="OUTCOME_UNKNOWN", attempts=3,
-                                     next_attempt_at=NOW + dt.timedelta(seconds=10),
+                                     retry_in=10.0,
                                      needs_reconcile=True, reconcile_emails="a@x.com "),
                            Outcome.UNKNOWN, error_category="OUTCOME_UNKNOWN",
                            error_message="no answer", retried=True)),
-        (lambda: outcomes.unknown(R7, "", "no answer", POLICY, NOW),
+        (lambda: outcomes.unknown(R7, "", "no answer", POLICY),
          outcomes.Decision(WriteBack(id=7, status="held", error=HELD_TEXT,
                                      error_category="OUTCOME_UNKNOWN", attempts=2,
                                      needs_reconcile=True, reconcile_emails="a@x.com "),
@@ -194,8 +193,8 @@ R7 = row(7, sync_attempts=2, needs_reconcile=True, reconcile_emails="a@x.com ")
                                      needs_reconcile=True, reconcile_emails="a@x.com "),
                            Outcome.HELD, error_category="OUTCOME_UNKNOWN",
                            error_message=outcomes.HELD_NOTE)),
-        (lambda: outcomes.untouched(R7, NOW),
-         outcomes.Decision(WriteBack(id=7, status="pending", attempts=2, next_attempt_at=NOW,
+        (lambda: outcomes.untouched(R7),
+         outcomes.Decision(WriteBack(id=7, status="pending", attempts=2, retry_in=0.0,
                                      needs_reconcile=True, reconcile_emails="a@x.com "))),
     ],
     ids=["synced", "failed", "retry", "retry-gives-up", "retry-gives-up-linked", "unknown",

@@ -7,9 +7,9 @@ import io
 import pytest
 from django.core.management import call_command
 from django.db import connection
+from django.db.models.functions import Now
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
 
 from crmsync import services
 from crmsync.models import Contact, PipelineState, SyncAttempt, SyncBatch, SyncStatus
@@ -181,11 +181,11 @@ def test_transient_errors_retry_with_backoff_then_fail(crmsync_settings, hubspot
     row = ContactFactory()
     # One batch at a time: each counts exactly one attempt, none repairs another's work.
     for attempt in range(1, crmsync_settings["MAX_ATTEMPTS"]):
-        Contact.objects.filter(pk=row.pk).update(next_attempt_at=timezone.now())
+        Contact.objects.filter(pk=row.pk).update(next_attempt_at=Now())
         assert services.sync_batch() is not None
         row.refresh_from_db()
         assert (row.sync_status, row.sync_attempts) == (SyncStatus.PENDING, attempt)
-    Contact.objects.filter(pk=row.pk).update(next_attempt_at=timezone.now())
+    Contact.objects.filter(pk=row.pk).update(next_attempt_at=Now())
     services.sync_batch()
     row.refresh_from_db()
     assert row.sync_status == SyncStatus.FAILED

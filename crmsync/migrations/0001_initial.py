@@ -7,112 +7,263 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='PipelineState',
+            name="PipelineState",
             fields=[
-                ('id', models.PositiveSmallIntegerField(default=1, editable=False, primary_key=True, serialize=False)),
-                ('paused', models.BooleanField(default=False)),
-                ('reason', models.CharField(blank=True, choices=[('', 'Running'), ('auth', 'Authentication or scopes'), ('daily_limit', 'Daily API limit reached'), ('manual', 'Paused by an operator')], max_length=16)),
-                ('message', models.TextField(blank=True)),
-                ('paused_at', models.DateTimeField(blank=True, null=True)),
-                ('paused_until', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.PositiveSmallIntegerField(
+                        default=1, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("paused", models.BooleanField(default=False)),
+                (
+                    "reason",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("", "Running"),
+                            ("auth", "Authentication or scopes"),
+                            ("daily_limit", "Daily API limit reached"),
+                            ("manual", "Paused by an operator"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("message", models.TextField(blank=True)),
+                ("paused_at", models.DateTimeField(blank=True, null=True)),
+                ("paused_until", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'verbose_name': 'pipeline state',
-                'verbose_name_plural': 'pipeline state',
+                "verbose_name": "pipeline state",
+                "verbose_name_plural": "pipeline state",
             },
         ),
         migrations.CreateModel(
-            name='SyncBatch',
+            name="SyncBatch",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('endpoint', models.CharField(choices=[('create', 'batch/create'), ('update', 'batch/update'), ('read', 'batch/read')], max_length=16)),
-                ('path', models.CharField(max_length=200)),
-                ('input_count', models.PositiveIntegerField(default=0)),
-                ('success_count', models.PositiveIntegerField(default=0)),
-                ('error_count', models.PositiveIntegerField(default=0)),
-                ('http_status', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('hubspot_status', models.CharField(blank=True, max_length=32)),
-                ('error_category', models.CharField(blank=True, max_length=64)),
-                ('error_message', models.TextField(blank=True)),
-                ('requested_at', models.CharField(blank=True, max_length=40)),
-                ('started_at', models.CharField(blank=True, max_length=40)),
-                ('completed_at', models.CharField(blank=True, max_length=40)),
-                ('correlation_id', models.CharField(blank=True, max_length=64)),
-                ('duration_ms', models.PositiveIntegerField(default=0)),
-                ('request_body', models.TextField(blank=True)),
-                ('claim_token', models.UUIDField(blank=True, null=True)),
-                ('worker', models.CharField(blank=True, max_length=128)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(db_index=True, default=django.utils.timezone.now),
+                ),
+                (
+                    "endpoint",
+                    models.CharField(
+                        choices=[
+                            ("create", "batch/create"),
+                            ("update", "batch/update"),
+                            ("read", "batch/read"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("path", models.CharField(max_length=200)),
+                ("input_count", models.PositiveIntegerField(default=0)),
+                ("success_count", models.PositiveIntegerField(default=0)),
+                ("error_count", models.PositiveIntegerField(default=0)),
+                ("http_status", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("hubspot_status", models.CharField(blank=True, max_length=32)),
+                ("error_category", models.CharField(blank=True, max_length=64)),
+                ("error_message", models.TextField(blank=True)),
+                ("requested_at", models.CharField(blank=True, max_length=40)),
+                ("started_at", models.CharField(blank=True, max_length=40)),
+                ("completed_at", models.CharField(blank=True, max_length=40)),
+                ("correlation_id", models.CharField(blank=True, max_length=64)),
+                ("duration_ms", models.PositiveIntegerField(default=0)),
+                ("request_body", models.TextField(blank=True)),
+                ("claim_token", models.UUIDField(blank=True, null=True)),
+                ("worker", models.CharField(blank=True, max_length=128)),
             ],
             options={
-                'verbose_name': 'sync batch',
-                'verbose_name_plural': 'sync batches',
-                'ordering': ('-id',),
+                "verbose_name": "sync batch",
+                "verbose_name_plural": "sync batches",
+                "ordering": ("-id",),
             },
         ),
         migrations.CreateModel(
-            name='Contact',
+            name="Contact",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('email', models.CharField(blank=True, db_index=True, max_length=254)),
-                ('firstname', models.CharField(blank=True, max_length=255)),
-                ('lastname', models.CharField(blank=True, max_length=255)),
-                ('phone', models.CharField(blank=True, max_length=64)),
-                ('company', models.CharField(blank=True, max_length=255)),
-                ('lifecyclestage', models.CharField(blank=True, help_text='HubSpot internal name, e.g. lead, customer.', max_length=64)),
-                ('properties', models.JSONField(blank=True, default=dict, help_text='Any other HubSpot property, by internal name.')),
-                ('associations', models.JSONField(blank=True, default=list, help_text='HubSpot associations, e.g. [{"to": {"id": "9001"}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 279}]}]')),
-                ('sync_status', models.CharField(choices=[('pending', 'Pending'), ('in_flight', 'In flight'), ('synced', 'Synced'), ('failed', 'Failed'), ('held', 'Held: outcome unknown')], db_default='pending', default='pending', max_length=16)),
-                ('hubspot_id', models.CharField(blank=True, db_index=True, max_length=32, verbose_name='HubSpot id')),
-                ('sync_error', models.TextField(blank=True)),
-                ('sync_error_category', models.CharField(blank=True, max_length=64)),
-                ('hubspot_status', models.CharField(blank=True, max_length=32)),
-                ('hubspot_created_at', models.DateTimeField(blank=True, null=True)),
-                ('hubspot_updated_at', models.DateTimeField(blank=True, null=True)),
-                ('synced_at', models.DateTimeField(blank=True, null=True)),
-                ('sync_attempts', models.PositiveIntegerField(db_default=0, default=0)),
-                ('next_attempt_at', models.DateTimeField(db_default=django.db.models.functions.datetime.Now(), default=django.utils.timezone.now)),
-                ('version', models.PositiveIntegerField(db_default=1, default=1)),
-                ('synced_version', models.PositiveIntegerField(db_default=0, default=0)),
-                ('claimed_version', models.PositiveIntegerField(db_default=0, default=0)),
-                ('claim_token', models.UUIDField(blank=True, editable=False, null=True)),
-                ('lease_expires_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('needs_reconcile', models.BooleanField(db_default=False, default=False)),
-                ('created_at', models.DateTimeField(db_default=django.db.models.functions.datetime.Now(), default=django.utils.timezone.now, editable=False)),
-                ('updated_at', models.DateTimeField(db_default=django.db.models.functions.datetime.Now(), default=django.utils.timezone.now, editable=False)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("email", models.CharField(blank=True, db_index=True, max_length=254)),
+                ("firstname", models.CharField(blank=True, max_length=255)),
+                ("lastname", models.CharField(blank=True, max_length=255)),
+                ("phone", models.CharField(blank=True, max_length=64)),
+                ("company", models.CharField(blank=True, max_length=255)),
+                (
+                    "lifecyclestage",
+                    models.CharField(
+                        blank=True,
+                        help_text="HubSpot internal name, e.g. lead, customer.",
+                        max_length=64,
+                    ),
+                ),
+                (
+                    "properties",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        help_text="Any other HubSpot property, by internal name.",
+                    ),
+                ),
+                (
+                    "associations",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text='HubSpot associations, e.g. [{"to": {"id": "9001"}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 279}]}]',
+                    ),
+                ),
+                (
+                    "sync_status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("in_flight", "In flight"),
+                            ("synced", "Synced"),
+                            ("failed", "Failed"),
+                            ("held", "Held: outcome unknown"),
+                        ],
+                        db_default="pending",
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "hubspot_id",
+                    models.CharField(
+                        blank=True, db_index=True, max_length=32, verbose_name="HubSpot id"
+                    ),
+                ),
+                ("sync_error", models.TextField(blank=True)),
+                ("sync_error_category", models.CharField(blank=True, max_length=64)),
+                ("hubspot_status", models.CharField(blank=True, max_length=32)),
+                ("hubspot_created_at", models.DateTimeField(blank=True, null=True)),
+                ("hubspot_updated_at", models.DateTimeField(blank=True, null=True)),
+                ("synced_at", models.DateTimeField(blank=True, null=True)),
+                ("sync_attempts", models.PositiveIntegerField(db_default=0, default=0)),
+                (
+                    "next_attempt_at",
+                    models.DateTimeField(
+                        db_default=django.db.models.functions.datetime.Now(),
+                        default=django.utils.timezone.now,
+                    ),
+                ),
+                ("version", models.PositiveIntegerField(db_default=1, default=1)),
+                ("synced_version", models.PositiveIntegerField(db_default=0, default=0)),
+                ("claimed_version", models.PositiveIntegerField(db_default=0, default=0)),
+                ("claim_token", models.UUIDField(blank=True, editable=False, null=True)),
+                ("lease_expires_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                ("needs_reconcile", models.BooleanField(db_default=False, default=False)),
+                (
+                    "created_at",
+                    models.DateTimeField(
+                        db_default=django.db.models.functions.datetime.Now(),
+                        default=django.utils.timezone.now,
+                        editable=False,
+                    ),
+                ),
+                (
+                    "updated_at",
+                    models.DateTimeField(
+                        db_default=django.db.models.functions.datetime.Now(),
+                        default=django.utils.timezone.now,
+                        editable=False,
+                    ),
+                ),
             ],
             options={
-                'ordering': ('-id',),
-                'permissions': [('sync_contact', 'Can queue contacts and sync them to HubSpot'), ('manage_pipeline', 'Can pause and resume the HubSpot sync')],
-                'indexes': [models.Index(condition=models.Q(('sync_status', 'pending')), fields=['next_attempt_at', 'id'], name='crmsync_contact_due_idx'), models.Index(condition=models.Q(('sync_status', 'in_flight')), fields=['lease_expires_at'], name='crmsync_contact_lease_idx')],
+                "ordering": ("-id",),
+                "permissions": [
+                    ("sync_contact", "Can queue contacts and sync them to HubSpot"),
+                    ("manage_pipeline", "Can pause and resume the HubSpot sync"),
+                ],
+                "indexes": [
+                    models.Index(
+                        condition=models.Q(("sync_status", "pending")),
+                        fields=["next_attempt_at", "id"],
+                        name="crmsync_contact_due_idx",
+                    ),
+                    models.Index(
+                        condition=models.Q(("sync_status", "in_flight")),
+                        fields=["lease_expires_at"],
+                        name="crmsync_contact_lease_idx",
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='SyncAttempt',
+            name="SyncAttempt",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('email', models.CharField(blank=True, max_length=254)),
-                ('outcome', models.CharField(choices=[('created', 'Created'), ('updated', 'Updated'), ('linked', 'Linked to existing'), ('failed', 'Failed'), ('retry', 'Will retry'), ('unknown', 'Outcome unknown'), ('held', 'Held'), ('superseded', 'Edited meanwhile; sent again')], max_length=16)),
-                ('hubspot_id', models.CharField(blank=True, max_length=32)),
-                ('error_category', models.CharField(blank=True, max_length=64)),
-                ('error_message', models.TextField(blank=True)),
-                ('trace_id', models.CharField(blank=True, max_length=64)),
-                ('version', models.PositiveIntegerField(default=0)),
-                ('contact', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='sync_attempts_log', to='crmsync.contact')),
-                ('batch', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='attempts', to='crmsync.syncbatch')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("email", models.CharField(blank=True, max_length=254)),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[
+                            ("created", "Created"),
+                            ("updated", "Updated"),
+                            ("linked", "Linked to existing"),
+                            ("failed", "Failed"),
+                            ("retry", "Will retry"),
+                            ("unknown", "Outcome unknown"),
+                            ("held", "Held"),
+                            ("superseded", "Edited meanwhile; sent again"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("hubspot_id", models.CharField(blank=True, max_length=32)),
+                ("error_category", models.CharField(blank=True, max_length=64)),
+                ("error_message", models.TextField(blank=True)),
+                ("trace_id", models.CharField(blank=True, max_length=64)),
+                ("version", models.PositiveIntegerField(default=0)),
+                (
+                    "contact",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="sync_attempts_log",
+                        to="crmsync.contact",
+                    ),
+                ),
+                (
+                    "batch",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="attempts",
+                        to="crmsync.syncbatch",
+                    ),
+                ),
             ],
             options={
-                'ordering': ('-id',),
-                'indexes': [models.Index(fields=['contact', '-id'], name='crmsync_attempt_contact_idx')],
+                "ordering": ("-id",),
+                "indexes": [
+                    models.Index(fields=["contact", "-id"], name="crmsync_attempt_contact_idx")
+                ],
             },
         ),
     ]

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('crmsync', '0001_initial'),
+        ("crmsync", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='contact',
-            name='reconcile_emails',
-            field=models.TextField(blank=True, db_default='', default='', editable=False),
+            model_name="contact",
+            name="reconcile_emails",
+            field=models.TextField(blank=True, db_default="", default="", editable=False),
         ),
     ]

@@ -5,29 +5,34 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('crmsync', '0002_contact_reconcile_emails'),
+        ("crmsync", "0002_contact_reconcile_emails"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='contact',
-            name='email',
+            model_name="contact",
+            name="email",
             field=models.CharField(blank=True, max_length=254),
         ),
         migrations.AlterField(
-            model_name='contact',
-            name='hubspot_id',
-            field=models.CharField(blank=True, max_length=32, verbose_name='HubSpot id'),
+            model_name="contact",
+            name="hubspot_id",
+            field=models.CharField(blank=True, max_length=32, verbose_name="HubSpot id"),
         ),
         migrations.AlterField(
-            model_name='syncattempt',
-            name='contact',
-            field=models.ForeignKey(db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='sync_attempts_log', to='crmsync.contact'),
+            model_name="syncattempt",
+            name="contact",
+            field=models.ForeignKey(
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="sync_attempts_log",
+                to="crmsync.contact",
+            ),
         ),
         migrations.AddIndex(
-            model_name='contact',
-            index=models.Index(fields=['hubspot_id'], name='crmsync_contact_hubspot_id_idx'),
+            model_name="contact",
+            index=models.Index(fields=["hubspot_id"], name="crmsync_contact_hubspot_id_idx"),
         ),
     ]

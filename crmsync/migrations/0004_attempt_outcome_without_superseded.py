@@ -4,15 +4,25 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('crmsync', '0003_leaner_indexes'),
+        ("crmsync", "0003_leaner_indexes"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='syncattempt',
-            name='outcome',
-            field=models.CharField(choices=[('created', 'Created'), ('updated', 'Updated'), ('linked', 'Linked to existing'), ('failed', 'Failed'), ('retry', 'Will retry'), ('unknown', 'Outcome unknown'), ('held', 'Held')], max_length=16),
+            model_name="syncattempt",
+            name="outcome",
+            field=models.CharField(
+                choices=[
+                    ("created", "Created"),
+                    ("updated", "Updated"),
+                    ("linked", "Linked to existing"),
+                    ("failed", "Failed"),
+                    ("retry", "Will retry"),
+                    ("unknown", "Outcome unknown"),
+                    ("held", "Held"),
+                ],
+                max_length=16,
+            ),
         ),
     ]

@@ -5,9 +5,8 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('crmsync', '0004_attempt_outcome_without_superseded'),
+        ("crmsync", "0004_attempt_outcome_without_superseded"),
     ]
 
     # The encoder changes how Python writes the column, not the column: nothing to do in the
@@ -16,9 +15,14 @@ class Migration(migrations.Migration):
         migrations.SeparateDatabaseAndState(
             state_operations=[
                 migrations.AlterField(
-                    model_name='contact',
-                    name='properties',
-                    field=models.JSONField(blank=True, default=dict, encoder=crmsync.mapping.PropertiesEncoder, help_text='Any other HubSpot property, by internal name.'),
+                    model_name="contact",
+                    name="properties",
+                    field=models.JSONField(
+                        blank=True,
+                        default=dict,
+                        encoder=crmsync.mapping.PropertiesEncoder,
+                        help_text="Any other HubSpot property, by internal name.",
+                    ),
                 ),
             ],
         ),

@@ -4,44 +4,81 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('crmsync', '0005_properties_stored_as_hubspot_strings'),
+        ("crmsync", "0005_properties_stored_as_hubspot_strings"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='contact',
-            name='action',
-            field=models.CharField(choices=[('upsert', 'Create or update'), ('archive', 'Archive')], db_default='upsert', default='upsert', max_length=8),
+            model_name="contact",
+            name="action",
+            field=models.CharField(
+                choices=[("upsert", "Create or update"), ("archive", "Archive")],
+                db_default="upsert",
+                default="upsert",
+                max_length=8,
+            ),
         ),
         migrations.AddField(
-            model_name='contact',
-            name='source',
-            field=models.CharField(blank=True, db_default='', default='', editable=False, max_length=100),
+            model_name="contact",
+            name="source",
+            field=models.CharField(
+                blank=True, db_default="", default="", editable=False, max_length=100
+            ),
         ),
         migrations.AddField(
-            model_name='contact',
-            name='source_pk',
-            field=models.CharField(blank=True, db_default='', default='', editable=False, max_length=64),
+            model_name="contact",
+            name="source_pk",
+            field=models.CharField(
+                blank=True, db_default="", default="", editable=False, max_length=64
+            ),
         ),
         migrations.AddField(
-            model_name='contact',
-            name='synced_properties',
+            model_name="contact",
+            name="synced_properties",
             field=models.JSONField(blank=True, default=None, editable=False, null=True),
         ),
         migrations.AlterField(
-            model_name='contact',
-            name='sync_status',
-            field=models.CharField(choices=[('pending', 'Pending'), ('in_flight', 'In flight'), ('synced', 'Synced'), ('failed', 'Failed'), ('held', 'Held: outcome unknown'), ('archived', 'Archived in HubSpot')], db_default='pending', default='pending', max_length=16),
+            model_name="contact",
+            name="sync_status",
+            field=models.CharField(
+                choices=[
+                    ("pending", "Pending"),
+                    ("in_flight", "In flight"),
+                    ("synced", "Synced"),
+                    ("failed", "Failed"),
+                    ("held", "Held: outcome unknown"),
+                    ("archived", "Archived in HubSpot"),
+                ],
+                db_default="pending",
+                default="pending",
+                max_length=16,
+            ),
         ),
         migrations.AlterField(
-            model_name='syncattempt',
-            name='outcome',
-            field=models.CharField(choices=[('created', 'Created'), ('updated', 'Updated'), ('linked', 'Linked to existing'), ('failed', 'Failed'), ('retry', 'Will retry'), ('unknown', 'Outcome unknown'), ('held', 'Held'), ('unchanged', 'Nothing changed: not sent'), ('archived', 'Archived')], max_length=16),
+            model_name="syncattempt",
+            name="outcome",
+            field=models.CharField(
+                choices=[
+                    ("created", "Created"),
+                    ("updated", "Updated"),
+                    ("linked", "Linked to existing"),
+                    ("failed", "Failed"),
+                    ("retry", "Will retry"),
+                    ("unknown", "Outcome unknown"),
+                    ("held", "Held"),
+                    ("unchanged", "Nothing changed: not sent"),
+                    ("archived", "Archived"),
+                ],
+                max_length=16,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='contact',
-            constraint=models.UniqueConstraint(condition=models.Q(('source', ''), _negated=True), fields=('source', 'source_pk'), name='crmsync_contact_source_uniq'),
+            model_name="contact",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("source", ""), _negated=True),
+                fields=("source", "source_pk"),
+                name="crmsync_contact_source_uniq",
+            ),
         ),
     ]

@@ -4,15 +4,22 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('crmsync', '0006_host_model_mirrors_and_changed_properties'),
+        ("crmsync", "0006_host_model_mirrors_and_changed_properties"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='syncbatch',
-            name='endpoint',
-            field=models.CharField(choices=[('create', 'batch/create'), ('update', 'batch/update'), ('read', 'batch/read'), ('archive', 'batch/archive')], max_length=16),
+            model_name="syncbatch",
+            name="endpoint",
+            field=models.CharField(
+                choices=[
+                    ("create", "batch/create"),
+                    ("update", "batch/update"),
+                    ("read", "batch/read"),
+                    ("archive", "batch/archive"),
+                ],
+                max_length=16,
+            ),
         ),
     ]

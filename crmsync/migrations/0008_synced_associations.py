@@ -4,20 +4,29 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('crmsync', '0007_batch_archive_endpoint'),
+        ("crmsync", "0007_batch_archive_endpoint"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='contact',
-            name='synced_associations',
+            model_name="contact",
+            name="synced_associations",
             field=models.JSONField(blank=True, default=None, editable=False, null=True),
         ),
         migrations.AlterField(
-            model_name='syncbatch',
-            name='endpoint',
-            field=models.CharField(choices=[('create', 'batch/create'), ('update', 'batch/update'), ('read', 'batch/read'), ('archive', 'batch/archive'), ('associate', 'associations batch/create'), ('unassociate', 'associations batch/archive')], max_length=16),
+            model_name="syncbatch",
+            name="endpoint",
+            field=models.CharField(
+                choices=[
+                    ("create", "batch/create"),
+                    ("update", "batch/update"),
+                    ("read", "batch/read"),
+                    ("archive", "batch/archive"),
+                    ("associate", "associations batch/create"),
+                    ("unassociate", "associations batch/archive"),
+                ],
+                max_length=16,
+            ),
         ),
     ]

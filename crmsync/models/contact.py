@@ -44,10 +44,9 @@ class SyncAction(models.TextChoices):
 
 
 class ContactQuerySet(models.QuerySet["Contact"]):
-    def lease_expired(self, now: Any = None) -> ContactQuerySet:
-        return self.filter(
-            sync_status=SyncStatus.IN_FLIGHT, lease_expires_at__lt=now or timezone.now()
-        )
+    def lease_expired(self) -> ContactQuerySet:
+        """In flight past the lease, by the database's clock (never a worker's)."""
+        return self.filter(sync_status=SyncStatus.IN_FLIGHT, lease_expires_at__lt=Now())
 
     def queue_for_sync(self) -> int:
         """Mark these rows pending and due now (rows in flight are left to their worker)."""
@@ -118,7 +117,9 @@ class Contact(ChangeTracking, models.Model):
     hubspot_updated_at = models.DateTimeField(null=True, blank=True)
     synced_at = models.DateTimeField(null=True, blank=True)
     sync_attempts = models.PositiveIntegerField(default=0, db_default=0)
-    next_attempt_at = models.DateTimeField(default=timezone.now, db_default=Now())
+    #: Due by the database's clock: a new row is due at its INSERT's now (no Python default,
+    #: so a host whose clock runs ahead cannot create rows due in its future).
+    next_attempt_at = models.DateTimeField(db_default=Now())
     #: Bumped whenever a synced field changes; a result for an older version never wins.
     version = models.PositiveIntegerField(default=1, db_default=1)
     synced_version = models.PositiveIntegerField(default=0, db_default=0)

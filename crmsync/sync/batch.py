@@ -4,13 +4,10 @@ history of the requests made for it. Stages add to it; the write-back applies it
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
-
-from django.utils import timezone
 
 from .. import db
 from ..client import HubSpotClient
@@ -62,14 +59,16 @@ class Batch:
         client: HubSpotClient,
         token: uuid.UUID,
         rows: Sequence[db.ClaimedRow],
-        lease_until: dt.datetime,
+        lease_deadline: float,
     ) -> None:
         self.conf = conf
         self.client = client
         self.token = token
         self.token_tag = token.hex[:12]
         self.rows = {r.id: r for r in rows}
-        self.lease_until = lease_until
+        #: when the lease ends, on this process's ``time.monotonic()`` clock: counted from
+        #: before the claim, so never later than the database's deadline
+        self.lease_deadline = lease_deadline
         self.policy = outcomes.RetryPolicy(
             conf.MAX_ATTEMPTS, conf.RETRY_BASE_SECONDS, conf.RETRY_MAX_SECONDS
         )
@@ -106,7 +105,7 @@ class Batch:
         write = dataclasses.replace(decision.write, synced_associations=after)
         self.decisions[row.id] = dataclasses.replace(decision, write=write)
 
-    # The decisions stages take most, with this batch's clock, policy and links filled in.
+    # The decisions stages take most, with this batch's policy and links filled in.
 
     def fail(self, row: db.ClaimedRow, message: str, category: str, record: Record) -> None:
         linked = self.linked.get(row.id, "")
@@ -127,7 +126,6 @@ class Batch:
             message,
             category,
             self.policy,
-            timezone.now(),
             count=count,
             wait=wait,
             linked_id=self.linked.get(row.id, ""),
@@ -136,8 +134,7 @@ class Batch:
 
     def release_untouched(self, *, reason: str = "") -> None:
         """Rows not decided yet go back to pending, due now, attempts unchanged."""
-        now = timezone.now()
         for row in self.rows.values():
             if row.id not in self.decisions:
                 linked = self.linked.get(row.id, "")
-                self.decide(row, outcomes.untouched(row, now, reason=reason, linked_id=linked))
+                self.decide(row, outcomes.untouched(row, reason=reason, linked_id=linked))

@@ -9,6 +9,7 @@ sure the batch's lease outlives the request, and turns HubSpot's answer or error
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -40,14 +41,16 @@ class LeaseLostError(Exception):
 
 def ensure_lease(batch: Batch) -> None:
     """Called after the rate limiter let a request through, just before it is sent: never
-    send with less lease left than the request may take."""
+    send with less lease left than the request may take. The lease left is counted on the
+    monotonic clock, never the wall clock; the new deadline is the database's."""
     needed = batch.conf.HTTP_TIMEOUT_SECONDS + LEASE_MARGIN_SECONDS
-    now = timezone.now()
-    if (batch.lease_until - now).total_seconds() >= needed:
+    started = time.monotonic()
+    if batch.lease_deadline - started >= needed:
         return
-    batch.lease_until = now + dt.timedelta(seconds=max(batch.conf.LEASE_SECONDS, needed))
-    if db.extend_lease(batch.token, batch.lease_until) == 0:
+    seconds = max(batch.conf.LEASE_SECONDS, needed)
+    if db.extend_lease(batch.token, seconds) == 0:
         raise LeaseLostError()
+    batch.lease_deadline = started + seconds
 
 
 def call(

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from django.utils import timezone
-
 from ..exceptions import (
     EndpointNotFoundError,
     HubSpotError,
@@ -23,9 +21,8 @@ from .plan import Input
 
 def unknown(batch: Batch, item: Input, message: str, record: Record) -> None:
     """The create may have happened: look it up before the next try, or hold it."""
-    now = timezone.now()
     for row in item.rows:
-        batch.decide(row, outcomes.unknown(row, item.email, message, batch.policy, now), record)
+        batch.decide(row, outcomes.unknown(row, item.email, message, batch.policy), record)
 
 
 def request_failed(

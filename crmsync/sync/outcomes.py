@@ -1,8 +1,9 @@
 """Stage 4, deciding: each row's new sync state, as a value.
 
 Pure functions: a claimed row and what happened to it in, a ``Decision`` out (the state to
-write back, and the history entry to keep). Nothing here talks to HubSpot or the database;
-the clock and the dice are arguments.
+write back, and the history entry to keep). Nothing here talks to HubSpot or the database,
+nor reads a clock: a due time is an interval ("retry in N seconds") that the write-back's
+statement adds to the database's now (``crmsync.dbclock``). The dice are arguments.
 
 =========  ===============================  ================================================
 outcome    sync status written              when
@@ -131,7 +132,6 @@ def retry(
     message: str,
     category: str,
     policy: RetryPolicy,
-    now: dt.datetime,
     *,
     count: bool = True,
     wait: float | None = None,
@@ -154,7 +154,7 @@ def retry(
         error=message,
         error_category=category,
         attempts=attempts,
-        next_attempt_at=now + dt.timedelta(seconds=delay),
+        retry_in=delay,
         needs_reconcile=reconcile,
         reconcile_emails=row.reconcile_emails if reconcile else "",
     )
@@ -168,7 +168,6 @@ def unknown(
     email: str,
     message: str,
     policy: RetryPolicy,
-    now: dt.datetime,
     rand: Callable[[], float] = random.random,
 ) -> Decision:
     """The create may have happened. A row with an email is looked up before its next try;
@@ -181,7 +180,7 @@ def unknown(
         error=f"{message}; will look it up by email before creating again",
         error_category=OUTCOME_UNKNOWN,
         attempts=row.sync_attempts + 1,
-        next_attempt_at=now + dt.timedelta(seconds=backoff(1, policy, rand)),
+        retry_in=backoff(1, policy, rand),
         needs_reconcile=True,
         reconcile_emails=row.reconcile_emails,  # holds the email just sent
     )
@@ -210,7 +209,6 @@ def held(row: db.ClaimedRow, message: str = "") -> Decision:
 
 def untouched(
     row: db.ClaimedRow,
-    now: dt.datetime,
     *,
     reason: str = "",
     linked_id: str = "",
@@ -223,7 +221,7 @@ def untouched(
         status=SyncStatus.PENDING,
         error=reason,
         attempts=row.sync_attempts,
-        next_attempt_at=now,
+        retry_in=0.0,
         needs_reconcile=reconcile,
         reconcile_emails=row.reconcile_emails if reconcile else "",
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from django.utils import timezone
+from django.db.models.functions import Now
 
 from .. import signals
 from ..conf import CrmSyncSettings
@@ -35,16 +35,19 @@ def pipeline_state() -> PipelineState:
     return state
 
 
-def ensure_running(now: dt.datetime | None = None) -> None:
-    """Raise PipelinePausedError while sending is paused; lift an expired daily pause."""
-    now = now or timezone.now()
+def ensure_running() -> None:
+    """Raise PipelinePausedError while sending is paused; lift an expired daily pause (ended
+    by the database's clock, not this worker's)."""
     state = PipelineState.objects.filter(pk=1).first()
     if state is None or not state.paused:
         return
-    if state.paused_until is not None and state.paused_until <= now:
-        PipelineState.objects.filter(pk=1, paused_until=state.paused_until).update(**_RUNNING)
-        logger.info("crmsync: the daily-limit pause has ended; sending resumes")
-        return
+    if state.paused_until is not None:
+        ended = PipelineState.objects.filter(
+            pk=1, paused_until=state.paused_until, paused_until__lte=Now()
+        )
+        if ended.update(**_RUNNING):
+            logger.info("crmsync: the daily-limit pause has ended; sending resumes")
+            return
     raise PipelinePausedError(state)
 
 
@@ -56,7 +59,7 @@ def pause_pipeline(reason: str, message: str, until: dt.datetime | None = None) 
             "paused": True,
             "reason": reason,
             "message": message,
-            "paused_at": timezone.now(),
+            "paused_at": Now(),
             "paused_until": until,
         },
     )

@@ -8,10 +8,10 @@ are claimed in the database.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from django.db import connection, transaction
 from django.db.models import Case, F, Value, When
-from django.utils import timezone
+from django.db.models.functions import Now
 
 from .. import db
 from ..conf import CrmSyncSettings, ensure_valid, validated_settings
@@ -73,21 +73,21 @@ def count_waiting() -> int:
     ).count()
 
 
-def release_expired_leases(now: dt.datetime | None = None) -> int:
-    """Put rows whose worker vanished back in the queue.
+def release_expired_leases() -> int:
+    """Put rows whose worker vanished back in the queue: their lease ended by the database's
+    clock (a worker's own clock may be minutes off, and would steal live leases).
 
     HubSpot may hold those contacts already (the worker may have died after its request),
     so rows that were being created are flagged for reconciliation by email before they are
     created again. Updates are idempotent and need no such care.
     """
-    now = now or timezone.now()
-    count = Contact.objects.lease_expired(now).update(
+    count = Contact.objects.lease_expired().update(
         sync_status=SyncStatus.PENDING,
         needs_reconcile=Case(When(hubspot_id="", then=Value(True)), default=F("needs_reconcile")),
         claim_token=None,
         lease_expires_at=None,
-        next_attempt_at=now,
-        updated_at=now,
+        next_attempt_at=Now(),
+        updated_at=Now(),
     )
     if count:
         logger.warning("crmsync: released %d rows whose lease expired", count)
@@ -206,14 +206,15 @@ def sync_batch(conf: CrmSyncSettings | None = None) -> RunSummary | None:
     """Claim one batch, send it, write it back. None when nothing was due."""
     conf = conf or validated_settings()
     token = uuid.uuid4()
-    now = timezone.now()
-    lease_until = now + dt.timedelta(seconds=conf.LEASE_SECONDS)
     size = conf.BATCH_SIZE  # 1..hubspot.MAX_BATCH_INPUTS, as validated
+    # The lease ends LEASE_SECONDS after the claim by the database's clock; counted from
+    # before the claim on this process's monotonic clock, this worker's end comes first.
+    started = time.monotonic()
     with transaction.atomic():
-        rows = db.claim(token, size, now, lease_until)
+        rows = db.claim(token, size, conf.LEASE_SECONDS)
     if not rows:
         return None
-    batch = Batch(conf, get_client(conf), token, rows, lease_until)
+    batch = Batch(conf, get_client(conf), token, rows, started + conf.LEASE_SECONDS)
     try:
         send.Sender(batch).send(plan_batch(rows, batch.token_tag, create_only_for))
     except PipelineHaltError as exc:

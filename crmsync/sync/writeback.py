@@ -22,14 +22,14 @@ def write_back(batch: Batch) -> None:
     now = timezone.now()
     with transaction.atomic():
         db.relax_commit_durability()
-        written = db.write_back(batch.token, writes, now)
+        written = db.write_back(batch.token, writes)
         saved = SyncBatch.objects.bulk_create([r.batch for r in batch.records])
         attempts = list(batch.loose_attempts)
         for record, row in zip(batch.records, saved, strict=True):
             for attempt in record.attempts:
                 attempt.batch_id = row.pk
             attempts.extend(record.attempts)
-        db.insert_attempts(attempts, now)
+        db.insert_attempts(attempts, now)  # history: the worker's clock
     if written < len(writes):
         lost = len(writes) - written
         batch.summary.lost_lease += lost
