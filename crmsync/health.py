@@ -11,14 +11,17 @@ errors (``crmsync_contact_error_idx``). ``SyncAttempt`` is never aggregated.
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
+from collections import Counter as CounterType
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from celery import current_app
-from django.db.models import Count, Sum
-from django.db.models.functions import Now, TruncMinute
+from django.db import connections
+from django.db.models import Count, F, Func, Sum, Value
+from django.db.models.functions import Left, Now, TruncMinute
 
-from . import heartbeats
+from . import errorgroups, heartbeats
 from .conf import get_settings, validated_settings
 from .exceptions import ConfigurationError
 from .models import Contact, PipelineState, SyncBatch, SyncStatus, WorkerHeartbeat
@@ -82,7 +85,10 @@ class Quota:
 
 @dataclass(frozen=True)
 class ErrorGroup:
+    """Failed and held contacts whose errors share a category and a shape."""
+
     category: str
+    #: The messages' shape (``errorgroups.pattern``): ``"…" is an invalid email``.
     message: str
     count: int
 
@@ -310,14 +316,29 @@ def _quota(since: dt.datetime) -> Quota | None:
 
 
 def _top_errors() -> tuple[ErrorGroup, ...]:
-    rows = (
-        Contact.objects.filter(sync_status__in=[SyncStatus.FAILED, SyncStatus.HELD])
-        .order_by()
-        .values_list("sync_error_category", "sync_error")
-        .annotate(n=Count("*"))
-        .order_by("-n", "sync_error_category", "sync_error")[:TOP_ERRORS]
-    )
-    return tuple(ErrorGroup(category, message, n) for category, message, n in rows)
+    """The failed and held rows grouped by category and the message's shape
+    (``errorgroups.pattern``: values replaced by placeholders), biggest first. PostgreSQL
+    groups them itself; elsewhere (SQLite, a single host's few rows) they are counted here."""
+    rows = Contact.objects.filter(sync_status__in=[SyncStatus.FAILED, SyncStatus.HELD]).order_by()
+    if connections[rows.db].vendor == "postgresql":
+        shape: Any = F("sync_error")
+        for find, placeholder in errorgroups.SQL_STEPS:
+            shape = Func(
+                shape, Value(find), Value(placeholder), Value("g"), function="regexp_replace"
+            )
+        grouped = (
+            rows.annotate(shape=Left(shape, errorgroups.MAX_PATTERN))
+            .values_list("sync_error_category", "shape")
+            .annotate(n=Count("*"))
+            .order_by("-n", "sync_error_category", "shape")[:TOP_ERRORS]
+        )
+        return tuple(ErrorGroup(category, text, n) for category, text, n in grouped)
+    counts: CounterType[tuple[str, str]] = Counter()
+    exact = rows.values_list("sync_error_category", "sync_error").annotate(n=Count("*"))
+    for category, message, n in exact.iterator():
+        counts[(category, errorgroups.pattern(message))] += n
+    top = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:TOP_ERRORS]
+    return tuple(ErrorGroup(category, text, n) for (category, text), n in top)
 
 
 def _jsonable(value: Any) -> Any:

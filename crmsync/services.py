@@ -12,9 +12,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.core.exceptions import ImproperlyConfigured
+from django.db.models import QuerySet
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from . import errorgroups
 from .exceptions import HubSpotError, PipelineHaltError
 from .models import Contact, PipelineState, SyncStatus
 from .operations import (
@@ -72,6 +74,7 @@ __all__ = [
     "check_configuration",
     "count_waiting",
     "ensure_running",
+    "errors_like",
     "forget_contact_history",
     "forget_email_history",
     "forget_on_delete",
@@ -106,17 +109,20 @@ def release_held(contact_ids: Iterable[int]) -> int:
     )
 
 
-def queue_again(category: str, message: str | None = None) -> int:
-    """Queue the failed and held contacts with this error again (the dashboard's top errors).
-
-    ``message`` None: every message of the category. One UPDATE for now; a bulk task will
-    take it over for very many rows."""
+def errors_like(category: str, shape: str | None = None) -> QuerySet[Contact]:
+    """The failed and held contacts with this error (the dashboard's top errors): this
+    category, and messages of this shape (``errorgroups.pattern``; None: any message)."""
     rows = Contact.objects.filter(
         sync_status__in=[SyncStatus.FAILED, SyncStatus.HELD], sync_error_category=category
     )
-    if message is not None:
-        rows = rows.filter(sync_error=message)
-    return rows.queue_for_sync()
+    return rows if shape is None else rows.filter(sync_error__regex=errorgroups.regex(shape))
+
+
+def queue_again(category: str, shape: str | None = None, username: str = "") -> int:
+    """Queue the contacts with this error again, with the operator's note on each, in chunks.
+    (Held rows queued again are held again unless they can now be looked up: never created
+    blindly.)"""
+    return apply_operation("queue_for_sync", errors_like(category, shape), username)
 
 
 @dataclass(frozen=True)

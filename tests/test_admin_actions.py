@@ -314,6 +314,14 @@ def test_the_settle_action_opens_the_page_for_one_held_contact(held):
     assert response.status_code == 302 and response.url == settle_url(held)
 
 
+def test_a_held_contacts_page_links_to_its_settle_page_for_who_may_settle(held):
+    change = reverse("admin:crmsync_contact_change", args=[held.pk])
+    settler = logged_in(make_staff("view_contact", "settle_contact"))
+    assert settle_url(held) in settler.get(change).content.decode()
+    viewer = logged_in(make_staff("view_contact", name="viewer"))
+    assert settle_url(held) not in viewer.get(change).content.decode()
+
+
 # -- large selections: a task ---------------------------------------------------------------
 
 

@@ -11,7 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from crmsync import health, services
-from crmsync.models import Contact, PipelineState, SyncBatch, SyncStatus
+from crmsync.admin import dashboard
+from crmsync.models import BulkJob, Contact, PipelineState, SyncAttempt, SyncBatch, SyncStatus
 from tests.factories import ContactFactory
 
 pytestmark = pytest.mark.django_db
@@ -235,9 +236,60 @@ def test_queue_these_again(manager, crmsync_settings, enqueued):
     assert enqueued == [1]
 
 
+def test_queue_these_again_leaves_a_note_on_each_row(manager, crmsync_settings, enqueued):
+    row = ContactFactory()
+    Contact.objects.filter(pk=row.pk).update(sync_status=SyncStatus.FAILED, sync_error_category="C")
+    manager.post(reverse("admin:crmsync_dashboard_queue"), {"category": "C"})
+    (note,) = SyncAttempt.objects.filter(contact=row, outcome=SyncAttempt.Outcome.OPERATOR)
+    assert "queued again" in note.error_message and "(by " in note.error_message
+
+
+def test_queue_these_again_over_many_rows_is_a_bulk_job(
+    manager, crmsync_settings, enqueued, monkeypatch
+):
+    """More rows than ADMIN_INLINE_MAX_ROWS: the request records a bulk job for a task (here
+    its broker is a list) and changes nothing itself."""
+    published = []
+    monkeypatch.setattr(
+        dashboard, "start_bulk_job", lambda job_id: published.append(job_id) or True
+    )
+    rows = ContactFactory.create_batch(3)
+    Contact.objects.filter(pk__in=[r.pk for r in rows]).update(
+        sync_status=SyncStatus.FAILED, sync_error_category="CAT"
+    )
+    with override_settings(CRMSYNC={**crmsync_settings, "ADMIN_INLINE_MAX_ROWS": 2}):
+        response = manager.post(
+            reverse("admin:crmsync_dashboard_queue"), {"category": "CAT"}, follow=True
+        )
+    (job,) = BulkJob.objects.all()
+    assert published == [job.pk] and job.action == "queue_for_sync"
+    assert f"Bulk job #{job.pk}" in response.content.decode()
+    assert Contact.objects.filter(sync_status=SyncStatus.FAILED).count() == 3
+    services.run_bulk_job(job.pk)  # what the worker does
+    assert Contact.objects.filter(sync_status=SyncStatus.PENDING).count() == 3
+
+
 def test_queue_again_needs_sync_contact(viewer, crmsync_settings):
     row = ContactFactory()
     Contact.objects.filter(pk=row.pk).update(sync_status=SyncStatus.FAILED, sync_error_category="C")
     response = viewer.post(reverse("admin:crmsync_dashboard_queue"), {"category": "C"})
     assert response.status_code == 403
     assert Contact.objects.get(pk=row.pk).sync_status == SyncStatus.FAILED
+
+
+def test_an_error_groups_link_lists_exactly_its_contacts(admin_client, crmsync_settings):
+    import html as htmllib
+    import re
+
+    rows = ContactFactory.create_batch(3)
+    for row, message in zip(
+        rows, ['"a@x" is an invalid email', '"b@y" is an invalid email', "gone"], strict=True
+    ):
+        Contact.objects.filter(pk=row.pk).update(
+            sync_status=SyncStatus.FAILED, sync_error_category="V", sync_error=message
+        )
+    links = re.findall(r'href="([^"]*error_like=[^"]*)"', page(admin_client))
+    (link,) = [u for u in links if "invalid" in u]
+    listed = admin_client.get(htmllib.unescape(link)).content.decode()
+    assert rows[0].email in listed and rows[1].email in listed
+    assert rows[2].email not in listed

@@ -147,15 +147,40 @@ def test_top_errors_group_failed_and_held_rows_by_category_and_message(no_broker
     ]
 
 
+def test_errors_differing_only_in_their_values_are_one_group(no_broker, crmsync_settings):
+    """HubSpot names the bad value in its message: a thousand invalid emails are one
+    problem, not a thousand groups of one (PostgreSQL groups them in SQL, SQLite here)."""
+    rows = ContactFactory.create_batch(5)
+    messages = [
+        'Property values were not valid: "ada@example" is an invalid email',
+        'Property values were not valid: "bob@@x" is an invalid email',
+        'Property values were not valid: "" is an invalid email',
+        "Contact 1234 was not found",
+        "Contact 98 was not found",
+    ]
+    for row, message in zip(rows, messages, strict=True):
+        Contact.objects.filter(pk=row.pk).update(
+            sync_status=SyncStatus.FAILED, sync_error_category="V", sync_error=message
+        )
+    top = health.snapshot().top_errors
+    assert [(e.message, e.count) for e in top] == [
+        ('Property values were not valid: "…" is an invalid email', 3),
+        ("Contact # was not found", 2),
+    ]
+    # Queue again takes exactly the rows of one shape.
+    assert services.queue_again("V", top[1].message) == 2
+    assert Contact.objects.filter(sync_status=SyncStatus.FAILED).count() == 3
+
+
 def test_queue_again_requeues_one_error_group_only(no_broker, crmsync_settings):
     a, b, c = ContactFactory.create_batch(3)
     Contact.objects.filter(pk__in=[a.pk, b.pk]).update(
-        sync_status=SyncStatus.FAILED, sync_error_category="X", sync_error="m1"
+        sync_status=SyncStatus.FAILED, sync_error_category="X", sync_error="gone"
     )
     Contact.objects.filter(pk=c.pk).update(
-        sync_status=SyncStatus.FAILED, sync_error_category="X", sync_error="m2"
+        sync_status=SyncStatus.FAILED, sync_error_category="X", sync_error="boom"
     )
-    assert services.queue_again("X", "m1") == 2
+    assert services.queue_again("X", "gone") == 2
     assert Contact.objects.get(pk=c.pk).sync_status == SyncStatus.FAILED
     assert services.queue_again("X") == 1
     assert not Contact.objects.filter(sync_status=SyncStatus.FAILED).exists()

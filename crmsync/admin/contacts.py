@@ -15,10 +15,10 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
 from .. import conf, registry
-from ..models import SYNCED_FIELDS, Contact
+from ..models import SYNCED_FIELDS, Contact, SyncStatus
 from . import pages
 from .actions import ACTIONS, ContactActionsMixin
-from .filters import ErrorCategoryFilter, LifecycleStageFilter
+from .filters import ErrorCategoryFilter, ErrorShapeFilter, LifecycleStageFilter
 from .forms import ContactForm
 
 
@@ -83,7 +83,13 @@ class ContactAdmin(ContactActionsMixin, admin.ModelAdmin):
         "short_error",
         "synced",
     )
-    list_filter = ("sync_status", SourceFilter, ErrorCategoryFilter, LifecycleStageFilter)
+    list_filter = (
+        "sync_status",
+        SourceFilter,
+        ErrorCategoryFilter,
+        LifecycleStageFilter,
+        ErrorShapeFilter,
+    )
     # "=hubspot_id": an exact match, so the index serves it.
     search_fields = ("email", "=hubspot_id", "firstname", "lastname")
     readonly_fields = ("hubspot_id", *SYNC_FIELDS, *INTERNAL_FIELDS)
@@ -121,6 +127,12 @@ class ContactAdmin(ContactActionsMixin, admin.ModelAdmin):
                 reverse(f"{self.admin_site.name}:crmsync_syncattempt_changelist")
                 + f"?contact__id__exact={contact.pk}"
             )
+            if contact.sync_status == SyncStatus.HELD and request.user.has_perm(
+                "crmsync.settle_contact"
+            ):
+                context["crmsync_settle_url"] = reverse(
+                    f"{self.admin_site.name}:crmsync_contact_settle", args=[contact.pk]
+                )
         return super().change_view(request, object_id, form_url, context)
 
     @admin.display(description="HubSpot record")

@@ -19,8 +19,9 @@ from django.urls import URLPattern, path, reverse
 from django.views.decorators.http import require_POST
 
 from .. import health, services
-from ..models import Dashboard, PipelineState, SyncStatus
-from ..tasks import enqueue_sync
+from ..conf import get_settings
+from ..models import BulkJob, Dashboard, PipelineState, SyncStatus
+from ..tasks import enqueue_sync, start_bulk_job
 from .chart import per_minute_svg
 
 VIEW_PERMISSION = "crmsync.view_contact"
@@ -147,9 +148,21 @@ class DashboardAdmin(admin.ModelAdmin):
         self._require(request, "crmsync.sync_contact")
         category = self._bounded(request, "category")
         message = request.POST.get("message")
-        count = services.queue_again(
-            category, None if message is None else message.replace("\x00", "")
-        )
+        message = None if message is None else message.replace("\x00", "")
+        username = request.user.get_username()
+        rows = services.errors_like(category, message)
+        limit = get_settings().ADMIN_INLINE_MAX_ROWS
+        if rows[: limit + 1].count() > limit:
+            # Very many rows: a bulk job done by a task in chunks, never inside the request.
+            job = services.record_bulk_job(
+                "queue_for_sync", rows, username, f"contacts failed with {category}"
+            )
+            if start_bulk_job(job.pk):
+                self.message_user(request, f"Bulk job #{job.pk} queues them again, in chunks.")
+                return self._back()
+            count = BulkJob.objects.get(pk=job.pk).rows_changed
+        else:
+            count = services.queue_again(category, message, username)
         enqueued = enqueue_sync() if count else False
         self.message_user(
             request,
@@ -164,6 +177,6 @@ _LEVELS = {"success": messages.SUCCESS, "warning": messages.WARNING, "error": me
 
 def _error_url(group: health.ErrorGroup) -> str:
     params = {"sync_status__in": "failed,held", "sync_error_category": group.category}
-    if len(group.message) <= 500:
-        params["sync_error"] = group.message
+    if group.message:
+        params["error_like"] = group.message
     return contacts_url(**params)

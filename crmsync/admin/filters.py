@@ -16,7 +16,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from .. import hubspot
+from .. import errorgroups, hubspot
 
 OTHER = "-other"
 
@@ -62,7 +62,12 @@ class AttemptCategoryFilter(FixedChoicesFilter):
     choices_list = hubspot.ERROR_CATEGORIES
 
 
-__all__ = ["AttemptCategoryFilter", "ErrorCategoryFilter", "LifecycleStageFilter"]
+__all__ = [
+    "AttemptCategoryFilter",
+    "ErrorCategoryFilter",
+    "ErrorShapeFilter",
+    "LifecycleStageFilter",
+]
 
 
 class BatchCategoryFilter(AttemptCategoryFilter):
@@ -109,3 +114,24 @@ class RecentFilter(admin.SimpleListFilter):
         if span is None:
             return queryset
         return queryset.filter(created_at__gte=timezone.now() - dt.timedelta(hours=span[1]))
+
+
+class ErrorShapeFilter(admin.SimpleListFilter):
+    """Contacts whose last error has a shape (``errorgroups.pattern``): the dashboard's "most
+    frequent errors" link here. Shown only while in use (there is no list of shapes to pick
+    from; reading one would group the whole table)."""
+
+    title = "error like"
+    parameter_name = "error_like"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        shape = self.value()
+        if not shape:
+            return []
+        return [(shape, shape if len(shape) <= 80 else shape[:77] + "...")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        shape = (self.value() or "").replace("\x00", "")
+        if not shape:
+            return queryset
+        return queryset.filter(sync_error__regex=errorgroups.regex(shape))

@@ -162,7 +162,9 @@ def broker(monkeypatch: pytest.MonkeyPatch) -> Iterator[Broker]:
     recorder = Broker()
     eager = current_app.conf.task_always_eager
     current_app.conf.task_always_eager = False
-    monkeypatch.setattr(tasks, "_publish", lambda: recorder.published.append("sync"))
+    monkeypatch.setattr(
+        tasks, "_publish", lambda task=None, *args: recorder.published.append("sync")
+    )
     monkeypatch.setattr(tasks, "nudge_soon", lambda: recorder.published.append("nudge"))
     monkeypatch.setattr(tasks, "_broker_down_until", 0.0)
     try:
