@@ -139,6 +139,19 @@ def test_resume_action(client, staff):
     assert not PipelineState.objects.get().paused
 
 
+def test_the_resume_action_refuses_while_the_cause_persists(admin_client):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    until = timezone.now() + dt.timedelta(hours=2)
+    services.pause_pipeline(PipelineState.Reason.DAILY_LIMIT, "daily limit", until=until)
+    url = reverse("admin:crmsync_pipelinestate_changelist")
+    page = admin_client.post(url, {"action": "resume", "_selected_action": [1]}, follow=True)
+    assert "Not resumed" in page.content.decode()
+    assert PipelineState.objects.get().paused
+
+
 def test_release_held_action(admin_client):
     (row,) = Contact.objects.bulk_create([Contact(email="", firstname="Held")])
     Contact.objects.filter(pk=row.pk).update(sync_status=SyncStatus.HELD, needs_reconcile=True)

@@ -134,6 +134,24 @@ def test_resume_command(crmsync_settings):
     assert not services.pipeline_state().paused
 
 
+@pytest.mark.django_db
+def test_resume_command_refuses_while_the_cause_persists(crmsync_settings):
+    """A daily-limit pause before its reset: resuming would only pause again at once."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from crmsync import services
+
+    services.pause_pipeline("daily_limit", "limit", until=timezone.now() + dt.timedelta(hours=3))
+    with pytest.raises(CommandError, match="Not resumed"):
+        call_command("crmsync_resume", stdout=io.StringIO())
+    assert services.pipeline_state().paused
+    out = io.StringIO()
+    call_command("crmsync_resume", "--force", stdout=out)
+    assert "unchecked" in out.getvalue() and not services.pipeline_state().paused
+
+
 def readme_snippet(first_line: str) -> str:
     """The README's Python block that starts with ``first_line``."""
     text = (ROOT / "README.md").read_text()

@@ -36,8 +36,11 @@ class PipelineStateAdmin(admin.ModelAdmin):
 
     @admin.action(description="Resume sending", permissions=["manage_pipeline"])
     def resume(self, request: HttpRequest, queryset: QuerySet[PipelineState]) -> None:
-        if services.resume_pipeline():
+        """As the dashboard's Resume: only once the pause's cause is gone, and it says so."""
+        verdict = services.resume_checked()
+        if verdict.resumed:
             enqueue_sync()
-            self.message_user(request, "Sending resumed.")
-        else:
-            self.message_user(request, "The pipeline was not paused.", messages.WARNING)
+        self.message_user(request, verdict.message, _LEVELS[verdict.level])
+
+
+_LEVELS = {"success": messages.SUCCESS, "warning": messages.WARNING, "error": messages.ERROR}

@@ -90,7 +90,7 @@ def test_resume_a_paused_pipeline(page, superuser, site):
     page.shot("paused")
 
     page.run_action("resume", [1])
-    assert page.messages() == ["Sending resumed."]
+    assert page.messages() == ["Sending resumed. HubSpot accepts the token again."]
     assert [r["__str__"] for r in page.rows()] == ["running"]
     assert not PipelineState.objects.get().paused
 
@@ -283,3 +283,22 @@ def test_the_dashboard_of_a_busy_day(dashboard_url, page, superuser, site, setti
     assert page.page.locator(".crmsync-banner").count() == 0  # nothing is wrong
     assert page.page.locator("svg").count() >= 1
     page.shot("dashboard")
+
+
+def test_the_lists_fit_a_1400_px_screen(page, superuser, one_failed, site):
+    """The contact, request and attempt lists, and a contact's page, with HubSpot's long
+    error messages in them: nothing runs past the right edge, nothing scrolls sideways."""
+    login(page, superuser)
+    for url_name in (
+        "crmsync_contact_changelist",
+        "crmsync_syncbatch_changelist",
+        "crmsync_syncattempt_changelist",
+    ):
+        page.open(url_name)
+        assert page.rows(), url_name
+        assert page.overflow() == 0, url_name
+        assert page.page.evaluate("document.documentElement.scrollWidth") <= 1400, url_name
+    page.open_contact(one_failed[1])
+    assert page.page.evaluate("document.documentElement.scrollWidth") <= 1400
+    page.open_contacts()
+    page.shot("contacts")
