@@ -144,7 +144,13 @@ def run_crmsync(args: argparse.Namespace, counter: QueryCounter) -> dict[str, An
     timed_out = False
     while True:
         counter.active = True
-        summary = services.sync_pending()
+        tick = time.monotonic()
+        if args.mode == "drain":  # crmsync_sync --drain: waits for rows due soon itself
+            summary = services.drain(
+                args.timeout, services.check_configuration().DRAIN_HORIZON_SECONDS
+            )
+        else:
+            summary = services.sync_pending()
         counter.active = False
         runs += 1
         total.add(summary)
@@ -155,7 +161,10 @@ def run_crmsync(args: argparse.Namespace, counter: QueryCounter) -> dict[str, An
         if time.monotonic() > deadline:
             timed_out = True
             break
-        if summary.batches == 0:
+        if args.mode == "tick":
+            # As under Celery beat: the next run comes at the next tick, whatever is due.
+            time.sleep(max(0.0, tick + args.tick - time.monotonic()))
+        elif summary.batches == 0:
             # Rows left are in flight at another worker, or waiting out a retry delay.
             time.sleep(0.05)
     elapsed = time.perf_counter() - started
@@ -231,7 +240,8 @@ def run_naive(args: argparse.Namespace, counter: QueryCounter) -> dict[str, Any]
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--mode", choices=("crmsync", "naive"), default="crmsync")
+    parser.add_argument("--mode", choices=("crmsync", "naive", "tick", "drain"), default="crmsync")
+    parser.add_argument("--tick", type=float, default=5.0, help="tick mode: seconds between runs")
     parser.add_argument("--ready", required=True)
     parser.add_argument("--go", required=True)
     parser.add_argument("--result", required=True)
@@ -249,7 +259,7 @@ def main() -> None:
         counter.install(connection)
 
     connection_created.connect(_on_connect, weak=False)
-    run = run_crmsync if args.mode == "crmsync" else run_naive
+    run = run_naive if args.mode == "naive" else run_crmsync
     result = run(args, counter)
     result["queries"] = dict(counter.kinds)
     result["query_seconds"] = dict(counter.seconds)

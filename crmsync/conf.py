@@ -98,6 +98,9 @@ class CrmSyncSettings:
     )
     #: Whether deleting a contact also removes its personal data from history.
     HISTORY_FORGET_ON_DELETE: bool = True
+    #: A drain with nothing due now waits for rows falling due within this many seconds
+    #: (``crmsync_sync``; the Celery task schedules a nudge instead); 0: it returns at once.
+    DRAIN_HORIZON_SECONDS: float = 5.0
 
     def replace(self, **changes: Any) -> CrmSyncSettings:
         return dataclasses.replace(self, **changes)

@@ -40,6 +40,7 @@ from .retention import (
     prune_history,
 )
 from .sync.batch import RunSummary
+from .sync.due import Due, claim_nudge, next_due
 from .sync.pipeline import (
     PipelinePausedError,
     ensure_running,
@@ -51,6 +52,7 @@ from .sync.run import (
     Progress,
     check_configuration,
     count_waiting,
+    drain,
     probe_connection,
     release_expired_leases,
     sync_batch,
@@ -62,6 +64,7 @@ AUTH_PROBE_SECONDS = 5.0
 
 __all__ = [
     "OPERATIONS",
+    "Due",
     "ForgetResult",
     "LookupResult",
     "Operation",
@@ -72,13 +75,17 @@ __all__ = [
     "RunSummary",
     "apply_operation",
     "check_configuration",
+    "claim_nudge",
     "count_waiting",
+    "drain",
     "ensure_running",
     "errors_like",
     "forget_contact_history",
     "forget_email_history",
     "forget_on_delete",
     "look_up_in_hubspot",
+    "next_due",
+    "nudge_due",
     "pause_pipeline",
     "pipeline_state",
     "probe_connection",
@@ -95,6 +102,15 @@ __all__ = [
     "sync_batch",
     "sync_pending",
 ]
+
+
+def nudge_due(horizon: float) -> Due | None:
+    """The earliest pending row due within ``horizon`` seconds, when this worker is the one
+    to nudge for it (``sync.due.claim_nudge``); None otherwise."""
+    due = next_due(horizon)
+    if due is None or not claim_nudge(check_configuration(), due):
+        return None
+    return due
 
 
 def release_held(contact_ids: Iterable[int]) -> int:

@@ -47,6 +47,7 @@ IDS = {
     "retention_days": "crmsync.E035",
     "masked_properties": "crmsync.E036",
     "forget_on_delete": "crmsync.E037",
+    "drain_horizon": "crmsync.E038",
     "unknown_key": "crmsync.W001",
     "no_token": "crmsync.W002",
 }
@@ -92,12 +93,15 @@ def _error(kind: str, key: str, message: str, hint: str = "") -> list[Problem]:
     return [Problem(IDS[kind], key, message, hint=hint)]
 
 
-def _at_least(kind: str, name: str, minimum: float) -> Rule:
+def _at_least(kind: str, name: str, minimum: float, maximum: float = math.inf) -> Rule:
     def rule(values: dict[str, Any]) -> list[Problem]:
         value = values.get(name)
-        if value is None or value >= minimum:
+        if value is None or minimum <= value <= maximum:
             return []
-        return _error(kind, name, f"CRMSYNC[{name!r}] must be at least {minimum}, got {value!r}.")
+        most = f" and at most {maximum}" if maximum < math.inf else ""
+        return _error(
+            kind, name, f"CRMSYNC[{name!r}] must be at least {minimum}{most}, got {value!r}."
+        )
 
     return rule
 
@@ -339,6 +343,7 @@ RULES += [
     _at_least("admin_inline_max_rows", "ADMIN_INLINE_MAX_ROWS", 1),
     _positive("status_max_backlog", "STATUS_MAX_BACKLOG_SECONDS"),
     _positive("heartbeat", "HEARTBEAT_SECONDS"),
+    _at_least("drain_horizon", "DRAIN_HORIZON_SECONDS", 0, 60),
 ]
 
 

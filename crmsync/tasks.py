@@ -26,6 +26,8 @@ _reported_lock = threading.Lock()
 BROKER_BACKOFF_SECONDS = 10.0
 #: Longest a save may wait to reach the broker.
 BROKER_CONNECT_TIMEOUT_SECONDS = 1.0
+#: A scheduled nudge comes this much after its row falls due, not just before.
+DUE_SLACK_SECONDS = 0.05
 _broker_down_until = 0.0
 
 
@@ -47,7 +49,35 @@ def sync_pending(max_batches: int | None = None) -> dict[str, Any]:
     else:
         with _reported_lock:
             _reported_problems.clear()
+    if not summary.stopped_reason:
+        nudge_when_due()
     return summary.as_dict()
+
+
+#: The furthest ahead the task schedules its own nudge: beat (every few seconds) is sooner
+#: beyond it, and a long countdown on Redis would meet the broker's visibility timeout.
+NUDGE_MAX_SECONDS = 60.0
+
+
+def nudge_when_due() -> bool:
+    """Schedule one ``sync_pending`` for the moment the earliest pending row falls due (a
+    retry in half a second must not wait for beat), instead of sleeping in a worker slot.
+    One nudge per moment across every worker (``services.nudge_due``); True if it was ours.
+    Like the save path's nudge, a broker that is down only logs."""
+    conf = current_app.conf
+    if conf.task_always_eager or not (conf.broker_write_url or conf.broker_url):
+        return False
+    try:
+        due = services.nudge_due(NUDGE_MAX_SECONDS)
+        if due is None:
+            return False
+        _publish(sync_pending, countdown=due.wait + DUE_SLACK_SECONDS)
+    except Exception as exc:  # beat drains the rows anyway
+        logger.warning(
+            "crmsync: could not schedule the next nudge (%s: %s)", type(exc).__name__, exc
+        )
+        return False
+    return True
 
 
 def _report_once(message: str) -> None:
@@ -95,7 +125,7 @@ def prune_history() -> dict[str, Any]:
     return result.as_dict()
 
 
-def _publish(task: Any = None, *args: Any) -> None:
+def _publish(task: Any = None, *args: Any, countdown: float | None = None) -> None:
     # A connection of its own: the default pool's would retry for broker_connection_timeout
     # (4 s) and more while the save waits. retry=False: no publish retries either.
     with current_app.connection_for_write(
@@ -108,7 +138,10 @@ def _publish(task: Any = None, *args: Any) -> None:
             "socket_connect_timeout": BROKER_CONNECT_TIMEOUT_SECONDS,
         },
     ) as connection:
-        (task or sync_pending).apply_async(args, producer=connection.Producer(), retry=False)
+        options: dict[str, Any] = {} if countdown is None else {"countdown": countdown}
+        (task or sync_pending).apply_async(
+            args, producer=connection.Producer(), retry=False, **options
+        )
 
 
 def enqueue_sync() -> bool:

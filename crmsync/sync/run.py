@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from django.db import connection, transaction
@@ -31,10 +32,16 @@ from ..runtime import get_client
 from . import send, writeback
 from .batch import Batch, RunSummary
 from .calls import LeaseLostError
+from .due import next_due
 from .pipeline import PipelinePausedError, ensure_running, pause_pipeline
 from .plan import plan_batch
 
 logger = logging.getLogger(__name__)
+
+#: Added to a wait for a due row: wake just after it falls due, not just before.
+DUE_SLACK_SECONDS = 0.01
+#: How often ``drain`` looks again while rows are only in flight at other workers.
+DRAIN_POLL_SECONDS = 0.2
 
 #: Told of each batch a drain wrote back (its RunSummary).
 Progress = Callable[[RunSummary], None]
@@ -98,11 +105,15 @@ def sync_pending(
     max_batches: int | None = None,
     concurrency: int | None = None,
     progress: Progress | None = None,
+    horizon: float = 0.0,
 ) -> RunSummary:
     """Send every due pending contact (or ``max_batches`` batches) and write results back.
 
     ``progress``, if given, is called with each batch's summary once it is written back,
-    from the thread that sent it (``crmsync_sync --progress`` draws its bar with it)."""
+    from the thread that sent it (``crmsync_sync --progress`` draws its bar with it).
+    ``horizon`` > 0: when nothing is due, a loop sleeps until the earliest pending row that
+    falls due within that many seconds (the database's clock says when) instead of
+    returning; 0 returns as soon as nothing is due now."""
     conf = validated_settings()
     summary = RunSummary()
     try:
@@ -125,17 +136,44 @@ def sync_pending(
         threads = 1
     budget = _Budget(limit)
     stop = threading.Event()
+    loop = _Loop(budget, stop, progress, max(0.0, horizon))
     if threads == 1:
-        summary.add(_drain(conf, budget, stop, progress))
+        summary.add(_drain(conf, loop))
     else:
         with ThreadPoolExecutor(threads, thread_name_prefix="crmsync") as pool:
-            for part in pool.map(
-                lambda _: _drain_in_thread(conf, budget, stop, progress), range(threads)
-            ):
+            for part in pool.map(lambda _: _drain_in_thread(conf, loop), range(threads)):
                 summary.add(part)
     log = logger.info if summary.batches or summary.stopped_reason else logger.debug
     log("crmsync: run finished %s", summary.as_dict())
     return summary
+
+
+def drain(
+    timeout: float,
+    horizon: float,
+    concurrency: int | None = None,
+    progress: Progress | None = None,
+) -> RunSummary:
+    """``sync_pending`` again and again until no row is pending or in flight (anywhere), or
+    ``timeout`` seconds have passed (then ``stopped_reason`` says so): ``crmsync_sync
+    --drain``. Between runs it sleeps until the earliest pending row falls due by the
+    database's clock, or, while rows are only in flight at other workers, polls for them
+    (their write-back, or their lease's expiry, puts them back)."""
+    deadline = time.monotonic() + timeout
+    summary = RunSummary()
+    while True:
+        summary.add(sync_pending(concurrency=concurrency, progress=progress, horizon=horizon))
+        if summary.stopped_reason or count_waiting() == 0:
+            return summary
+        left = deadline - time.monotonic()
+        if left <= 0:
+            summary.stopped_reason = (
+                f"--drain timed out after {timeout:g} s with {count_waiting()} rows waiting"
+            )
+            return summary
+        due = next_due()
+        wait = DRAIN_POLL_SECONDS if due is None else max(due.wait, DUE_SLACK_SECONDS)
+        time.sleep(min(wait + DUE_SLACK_SECONDS, DRAIN_POLL_SECONDS, left))
 
 
 def _in_transaction() -> bool:
@@ -158,24 +196,47 @@ class _Budget:
             self.left -= 1
             return True
 
+    def give_back(self) -> None:
+        with self.lock:
+            if self.left is not None:
+                self.left += 1
 
-def _drain_in_thread(
-    conf: CrmSyncSettings, budget: _Budget, stop: threading.Event, progress: Progress | None
-) -> RunSummary:
+
+@dataclass(frozen=True)
+class _Loop:
+    """What a run's loops share: the batch budget, the stop flag, the progress callback and
+    how far ahead a loop with nothing due waits for rows (``horizon``, seconds)."""
+
+    budget: _Budget
+    stop: threading.Event
+    progress: Progress | None
+    horizon: float
+
+    def wait_for_due(self) -> bool:
+        """Sleep until the earliest pending row due within the horizon; False (at once)
+        when there is none, or when the run was told to stop meanwhile."""
+        if self.horizon <= 0:
+            return False
+        due = next_due(self.horizon)
+        if due is None:
+            return False
+        # At least a moment: a row due now that this claim did not get is locked by another
+        # worker's claim; it is in flight there, or back in an instant.
+        self.stop.wait(min(max(due.wait + DUE_SLACK_SECONDS, DUE_SLACK_SECONDS), self.horizon))
+        return not self.stop.is_set()
+
+
+def _drain_in_thread(conf: CrmSyncSettings, loop: _Loop) -> RunSummary:
     try:
-        return _drain(conf, budget, stop, progress)
+        return _drain(conf, loop)
     finally:
         connection.close()  # each thread has its own connection; don't leak it
 
 
-def _drain(
-    conf: CrmSyncSettings,
-    budget: _Budget,
-    stop: threading.Event,
-    progress: Progress | None = None,
-) -> RunSummary:
+def _drain(conf: CrmSyncSettings, loop: _Loop) -> RunSummary:
     summary = RunSummary()
-    while not stop.is_set() and budget.take():
+    stop, progress = loop.stop, loop.progress
+    while not stop.is_set() and loop.budget.take():
         try:
             part = sync_batch(conf)
         except PipelineHaltError as exc:
@@ -192,6 +253,9 @@ def _drain(
             summary.stopped_reason = summary.config_error = exc.message  # no correlation id
             break
         if part is None:
+            loop.budget.give_back()  # nothing was claimed
+            if loop.wait_for_due():
+                continue
             break
         summary.add(part)
         if progress is not None:

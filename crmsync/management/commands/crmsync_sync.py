@@ -46,6 +46,17 @@ class Command(BaseCommand):
             help="Batches in flight at once (default: CRMSYNC['CONCURRENCY']).",
         )
         parser.add_argument(
+            "--drain",
+            action="store_true",
+            help="Run until no row is pending or in flight (retries included), or --timeout.",
+        )
+        parser.add_argument(
+            "--timeout",
+            type=float,
+            default=600.0,
+            help="With --drain: give up after this many seconds, exit 3 (default 600).",
+        )
+        parser.add_argument(
             "--progress",
             nargs="?",
             const="auto",
@@ -64,9 +75,7 @@ class Command(BaseCommand):
         checked_settings()
         try:
             with progress_bar(options["progress"], self._stderr_stream()) as progress:
-                summary = or_command_error(
-                    lambda: self.run(options["max_batches"], options["concurrency"], progress)
-                )
+                summary = or_command_error(lambda: self.run_options(options, progress))
         except ConnectionFailedError as exc:
             raise CommandError(one_line(exc), returncode=EXIT_CONFIGURATION) from None
         self.stdout.write(format_summary(summary))
@@ -91,6 +100,23 @@ class Command(BaseCommand):
         # newline (tqdm redraws its line with carriage returns).
         return getattr(self.stderr, "_out", self.stderr)
 
+    def run_options(
+        self, options: dict[str, Any], progress: services.Progress | None
+    ) -> services.RunSummary:
+        if not options["drain"]:
+            return self.run(options["max_batches"], options["concurrency"], progress)
+        if options["max_batches"] is not None:
+            raise CommandError("--drain runs until the queue is empty: drop --max-batches")
+        if not options["timeout"] > 0:
+            raise CommandError(f"--timeout must be more than 0 seconds, got {options['timeout']}")
+        services.probe_connection()
+        return services.drain(
+            options["timeout"],
+            horizon=checked_settings().DRAIN_HORIZON_SECONDS,
+            concurrency=options["concurrency"],
+            progress=progress,
+        )
+
     @staticmethod
     def run(
         max_batches: int | None,
@@ -99,7 +125,10 @@ class Command(BaseCommand):
     ) -> services.RunSummary:
         services.probe_connection()
         return services.sync_pending(
-            max_batches=max_batches, concurrency=concurrency, progress=progress
+            max_batches=max_batches,
+            concurrency=concurrency,
+            progress=progress,
+            horizon=checked_settings().DRAIN_HORIZON_SECONDS,
         )
 
 
