@@ -47,6 +47,7 @@ IDS = {
     "retention_days": "crmsync.E035",
     "masked_properties": "crmsync.E036",
     "forget_on_delete": "crmsync.E037",
+    "redis_outage_wait": "crmsync.E039",
     "unknown_key": "crmsync.W001",
     "no_token": "crmsync.W002",
 }
@@ -339,6 +340,7 @@ RULES += [
     _at_least("admin_inline_max_rows", "ADMIN_INLINE_MAX_ROWS", 1),
     _positive("status_max_backlog", "STATUS_MAX_BACKLOG_SECONDS"),
     _positive("heartbeat", "HEARTBEAT_SECONDS"),
+    _at_least("redis_outage_wait", "REDIS_OUTAGE_WAIT_SECONDS", 0),
 ]
 
 
