@@ -63,6 +63,9 @@ class CrmSyncSettings:
     REDIS_URL: str = ""
     #: Prefix of every Redis key crmsync writes.
     REDIS_KEY_PREFIX: str = "crmsync"
+    #: When the rate limiter's Redis cannot be reached, a drain stops sending and waits this
+    #: long for it to come back (checking every quarter second) before it ends; 0: end at once.
+    REDIS_OUTAGE_WAIT_SECONDS: float = 30.0
     #: Time zone of the HubSpot account, for the daily limit's midnight reset.
     ACCOUNT_TIME_ZONE: str = "UTC"
     #: Batch requests one worker keeps in flight at once.

@@ -48,6 +48,7 @@ IDS = {
     "masked_properties": "crmsync.E036",
     "forget_on_delete": "crmsync.E037",
     "drain_horizon": "crmsync.E038",
+    "redis_outage_wait": "crmsync.E039",
     "unknown_key": "crmsync.W001",
     "no_token": "crmsync.W002",
 }
@@ -344,6 +345,7 @@ RULES += [
     _positive("status_max_backlog", "STATUS_MAX_BACKLOG_SECONDS"),
     _positive("heartbeat", "HEARTBEAT_SECONDS"),
     _at_least("drain_horizon", "DRAIN_HORIZON_SECONDS", 0, 60),
+    _at_least("redis_outage_wait", "REDIS_OUTAGE_WAIT_SECONDS", 0),
 ]
 
 

@@ -675,3 +675,37 @@ def test_a_wider_headroom_holds_slots_longer(make: Make) -> None:
     waited = time.monotonic() - started
     # base window 0.5 s + 0.1 s floor headroom + 0.1 s extra, counted from the first slot
     assert waited >= 0.5 + 0.1 + 0.1 - 0.05
+
+
+# -- Redis lost and regained ------------------------------------------------------------------
+
+
+@pytest.mark.redis
+def test_a_redis_that_lost_the_state_makes_every_worker_wait_one_window(prefix: str) -> None:
+    """HubSpot's window may still be full of what was sent before Redis restarted empty."""
+    url = redis_url_or_skip()
+    first = build_rate_limiter(settings_for(url, prefix))
+    first.acquire(deadline=soon())  # a fresh Redis (no state yet): no wait
+    client = redis.Redis.from_url(url)
+    try:
+        client.delete(*client.keys(f"{prefix}:*"))  # restarted empty, as far as we can tell
+        with pytest.raises(RateLimitWaitTimeoutError) as info:
+            first.acquire(deadline=soon())
+        assert info.value.reason == "cool-down"
+        assert WINDOW - 0.05 < info.value.wait_seconds <= WINDOW + 0.01
+        # The cool-down is shared: a limiter that never saw this Redis waits too.
+        with pytest.raises(RateLimitWaitTimeoutError):
+            build_rate_limiter(settings_for(url, prefix)).acquire(deadline=soon())
+        # An explicit reset is a fresh start, not a lost state.
+        first.reset()
+        first.acquire(deadline=soon())
+    finally:
+        first.reset()
+
+
+def test_wait_until_available_reports_a_backend_that_stays_away(prefix: str) -> None:
+    limiter = build_rate_limiter(settings_for(f"redis://127.0.0.1:{unused_port()}/0", prefix))
+    started = time.monotonic()
+    assert limiter.wait_until_available(0.5) is False
+    assert 0.5 <= time.monotonic() - started < 3
+    assert LocalRateLimiter(settings_for("", prefix)).wait_until_available(0) is True

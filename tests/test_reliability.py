@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import pytest
 import requests
@@ -184,9 +185,15 @@ def test_redis_down_stops_sending_and_leaves_rows_pending(
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # nothing listens there once closed
-    settings.CRMSYNC = {**crmsync_settings, "REDIS_URL": f"redis://127.0.0.1:{port}/0"}
+    settings.CRMSYNC = {
+        **crmsync_settings,
+        "REDIS_URL": f"redis://127.0.0.1:{port}/0",
+        "REDIS_OUTAGE_WAIT_SECONDS": 0.6,
+    }
     rows = ContactFactory.create_batch(3)
+    started = time.monotonic()
     summary = services.sync_pending()
+    assert 0.6 <= time.monotonic() - started < 5  # waited for it to come back, then ended
     assert "unavailable" in summary.stopped_reason
     assert hubspot_sandbox.stats()["requests_total"] == 0  # nothing sent
     for row in rows:

@@ -75,6 +75,7 @@ def test_the_defaults_with_a_token_have_no_problem():
         ({"RETRY_BASE_SECONDS": 0}, ("crmsync.E016", "RETRY_BASE_SECONDS")),
         ({"RETRY_BASE_SECONDS": 10, "RETRY_MAX_SECONDS": 5}, ("crmsync.E016", "RETRY_MAX_SECONDS")),
         ({"REDIS_KEY_PREFIX": ""}, ("crmsync.E017", "REDIS_KEY_PREFIX")),
+        ({"REDIS_OUTAGE_WAIT_SECONDS": -1}, ("crmsync.E039", "REDIS_OUTAGE_WAIT_SECONDS")),
         ({"TYPO": 1}, ("crmsync.W001", "TYPO")),
         ({"ACCESS_TOKEN": ""}, ("crmsync.W002", "ACCESS_TOKEN")),
     ],
@@ -94,6 +95,7 @@ def test_each_rule_reports_its_id_and_key_and_nothing_else(changes, expected):
         {"MAX_BATCHES_PER_RUN": 0, "RATE_LIMIT_DAILY": 0},
         {"ACCOUNT_TIME_ZONE": "America/New_York"},
         {"RETRY_BASE_SECONDS": 5, "RETRY_MAX_SECONDS": 5},
+        {"REDIS_OUTAGE_WAIT_SECONDS": 0},
     ],
 )
 def test_good_values_pass(changes):

@@ -77,7 +77,21 @@ class RateLimiter(ABC):
     def reset(self) -> None:
         """Forget this limiter's shared state: window, cool-down, adoption, daily count."""
 
+    def available(self) -> bool:
+        """Whether the backend answers now (the in-process one always does)."""
+        return True
+
     # -- public API ------------------------------------------------------------------------
+
+    def wait_until_available(self, seconds: float, poll: float = 0.25) -> bool:
+        """Wait up to ``seconds`` for the backend to answer again; whether it does."""
+        deadline = time.monotonic() + seconds
+        while not self.available():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(poll, left))
+        return True
 
     def acquire(self, deadline: float | None = None) -> None:
         """Block until a request may be sent.

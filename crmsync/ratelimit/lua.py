@@ -15,12 +15,23 @@ TAKEN, WINDOW_FULL, COOLING_DOWN, EXHAUSTED_UNTIL, DAILY_CAP_REACHED = range(5)
 ACQUIRE_LUA = """
 -- KEYS: 1 window (list of Redis-clock microsecond stamps, newest first), 2 cool-down,
 --       3 adopted limit (hash), 4 daily exhausted until (epoch ms), 5 today's daily counter,
---       6 extra headroom ms (widened after 429s)
+--       6 extra headroom ms (widened after 429s), 7 "alive" (set once state exists)
 -- ARGV: 1 configured max, 2 configured interval ms, 3 headroom fraction, 4 minimum headroom ms,
---       5 daily cap (0 = off), 6 daily counter TTL ms, 7 window entries kept
+--       5 daily cap (0 = off), 6 daily counter TTL ms, 7 window entries kept,
+--       8 cool-down ms when the state was lost (0: the caller never saw this Redis before)
 -- Returns {status, value, max, interval ms}: 0 taken; 1 window full, value = ms until a slot
 -- frees; 2 cooling down, value = ms left; 3 daily exhausted, value = resume epoch ms;
 -- 4 daily cap counted out.
+-- No "alive" key: this Redis lost crmsync's state (restarted empty, flushed) or never had
+-- it. A caller that talked to it before knows it is the former: HubSpot's window may still
+-- be full of what was sent before the loss, so every worker waits one whole window.
+if redis.call('EXISTS', KEYS[7]) == 0 then
+  redis.call('SET', KEYS[7], '1')
+  local lost = tonumber(ARGV[8])
+  if lost > 0 and redis.call('PTTL', KEYS[2]) < lost then
+    redis.call('SET', KEYS[2], '1', 'PX', lost)
+  end
+end
 local limit = tonumber(ARGV[1])
 local interval = tonumber(ARGV[2])
 local adopted = redis.call('HMGET', KEYS[3], 'max', 'interval_ms')

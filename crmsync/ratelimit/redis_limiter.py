@@ -33,6 +33,7 @@ from .policy import (
     Wait,
     combine,
     headroom_step,
+    window_seconds,
 )
 from .redis_connection import describe_redis, redis_client
 
@@ -55,6 +56,7 @@ class _Keys:
     exhausted: str
     daily: str  # + account-local date
     headroom: str
+    alive: str  # present while Redis holds crmsync's state (see lua.ACQUIRE_LUA)
 
     @classmethod
     def under(cls, prefix: str) -> _Keys:
@@ -66,6 +68,7 @@ class _Keys:
             exhausted=f"{base}:daily-exhausted",
             daily=f"{base}:daily:",
             headroom=f"{base}:headroom",
+            alive=f"{base}:alive",
         )
 
 
@@ -97,8 +100,16 @@ class RedisRateLimiter(RateLimiter):
         self._fixed_keys = tuple(
             key.encode() for key in (keys.window, keys.cool_down, keys.limit, keys.exhausted)
         )
+        # Until this object has talked (or tried to talk) to Redis, a missing "alive" key
+        # means a fresh Redis; afterwards, one that lost the state: wait a whole window.
+        lost_ms = math.ceil(window_seconds(self._configured.interval_ms) * 1000)
+        self._args_by_seen = {
+            False: (*self._args, b"0"),
+            True: (*self._args, str(lost_ms).encode()),
+        }
+        self._seen = False
         self._daily_keys: tuple[str, bytes] = ("", b"")
-        self._headroom_key = keys.headroom.encode()
+        self._tail_keys = (keys.headroom.encode(), keys.alive.encode())
         self._adopt_lock = threading.Lock()
         # (what this object last wrote, monotonic time it did): every response repeats the
         # same headers, and one write per refresh period is enough to keep them shared.
@@ -115,9 +126,11 @@ class RedisRateLimiter(RateLimiter):
         daily_keys = self._daily_keys
         if daily_keys[0] != day:
             daily_keys = self._daily_keys = (day, (self._keys.daily + day).encode())
-        keys = (*self._fixed_keys, daily_keys[1], self._headroom_key)
+        keys = (*self._fixed_keys, daily_keys[1], *self._tail_keys)
+        args = self._args_by_seen[self._seen]
+        self._seen = True
         try:
-            status, value, max_, interval_ms = self._acquire_script(keys=keys, args=self._args)
+            status, value, max_, interval_ms = self._acquire_script(keys=keys, args=args)
         except redis.RedisError as exc:
             raise self._unavailable(exc) from exc
         self._note_limit(Limit(int(max_), int(interval_ms)))
@@ -147,6 +160,12 @@ class RedisRateLimiter(RateLimiter):
             self._widen_script(keys=(self._keys.headroom,), args=(step, cap, ttl))
         except redis.RedisError as exc:
             raise self._unavailable(exc) from exc
+
+    def available(self) -> bool:
+        try:
+            return bool(self._redis.ping())
+        except redis.RedisError:
+            return False
 
     def extra_headroom(self) -> float:
         try:
@@ -206,6 +225,7 @@ class RedisRateLimiter(RateLimiter):
             self._redis.delete(
                 keys.window, keys.cool_down, keys.limit, keys.exhausted, keys.headroom, *daily
             )
+            self._redis.set(keys.alive, "1")  # a reset starts afresh at once, not a lost state
         except redis.RedisError as exc:
             raise self._unavailable(exc) from exc
         with self._adopt_lock:

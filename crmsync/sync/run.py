@@ -26,9 +26,9 @@ from .. import db
 from ..conf import CrmSyncSettings, ensure_valid, validated_settings
 from ..exceptions import ConnectionFailedError, EndpointNotFoundError, PipelineHaltError
 from ..models import Contact, PipelineState, SyncStatus
-from ..ratelimit import DailyLimitExhaustedError, RateLimiterError
+from ..ratelimit import DailyLimitExhaustedError, RateLimiterError, RateLimiterUnavailableError
 from ..registry import create_only_for
-from ..runtime import get_client
+from ..runtime import get_client, get_rate_limiter
 from . import send, writeback
 from .batch import Batch, RunSummary
 from .calls import LeaseLostError
@@ -243,6 +243,12 @@ def _drain(conf: CrmSyncSettings, loop: _Loop) -> RunSummary:
             stop.set()
             summary.stopped_reason = f"paused: {exc}"
             break
+        except RateLimiterUnavailableError as exc:
+            if _limiter_came_back(conf, exc):
+                continue  # the batch's rows went back to the queue: claim afresh
+            stop.set()
+            summary.stopped_reason = str(exc)
+            break
         except (DailyLimitExhaustedError, RateLimiterError) as exc:
             stop.set()
             summary.stopped_reason = str(exc)
@@ -264,6 +270,20 @@ def _drain(conf: CrmSyncSettings, loop: _Loop) -> RunSummary:
             stop.set()
             break
     return summary
+
+
+def _limiter_came_back(conf: CrmSyncSettings, exc: RateLimiterUnavailableError) -> bool:
+    """Wait (up to REDIS_OUTAGE_WAIT_SECONDS) for the rate limiter's Redis to answer again.
+    Nothing is sent meanwhile; if it came back empty, its first acquire makes every worker
+    wait one window (``ratelimit.lua``), so the restart is no burst of 429s."""
+    wait = conf.REDIS_OUTAGE_WAIT_SECONDS
+    if wait <= 0:
+        return False
+    logger.warning("crmsync: not sending; waiting up to %.0f s for it to come back", wait)
+    back = get_rate_limiter(conf).wait_until_available(wait)
+    if back:
+        logger.warning("crmsync: the rate limiter answers again; sending resumes")
+    return back
 
 
 def sync_batch(conf: CrmSyncSettings | None = None) -> RunSummary | None:
