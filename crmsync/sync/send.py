@@ -37,9 +37,6 @@ class Sender:
         self.batch = batch
         #: updates that send linked contacts this row's values
         self.followups: list[Input] = []
-        #: rows linked whose follow-up update is due; inputs whose associations are due
-        self.awaiting_followup: set[int] = set()
-        self.awaiting_associations: list[Input] = []
 
     def send(self, plan: Plan) -> None:
         for decision in plan.decided:
@@ -55,8 +52,8 @@ class Sender:
         followups = self.followups
         if followups:
             self.send_updates(followups)
-        self.awaiting_associations = [*updates, *followups, *plan.links_only]
-        associations.send_associations(self.batch, self.awaiting_associations)
+        self.batch.awaiting_associations = [*updates, *followups, *plan.links_only]
+        associations.send_associations(self.batch, self.batch.awaiting_associations)
         archive.send_archives(self.batch, plan)
 
     # -- linking to what HubSpot already holds --------------------------------------------
@@ -90,7 +87,7 @@ class Sender:
         """Link the rows to the contact HubSpot holds, and queue an update with the primary
         row's values (a record found after a lost answer may hold an older version)."""
         status = response.status if response else ""
-        self.awaiting_followup.add(item.primary.id)
+        self.batch.awaiting_followup.add(item.primary.id)
         for row in item.rows:
             self.batch.linked[row.id] = hubspot_id
             self.batch.decide(row, outcomes.synced(row, hubspot_id, Outcome.LINKED, status), record)
@@ -247,11 +244,11 @@ def release_unsent(sender: Sender, *, reason: str) -> None:
     linked row whose follow-up update was not sent (HubSpot does not hold its values
     yet), an updated row whose associations were not sent. Rows not sent at all too."""
     batch = sender.batch
-    for row_id in sender.awaiting_followup:
+    for row_id in batch.awaiting_followup:
         decision = batch.decisions.get(row_id)
         if decision is not None and decision.outcome == Outcome.LINKED:
             _put_back(batch, row_id, decision.hubspot_id, reason)
-    for item in sender.awaiting_associations:
+    for item in batch.awaiting_associations:
         decision = batch.decisions.get(item.primary.id)
         due = item.links and (item.links.archive or item.links.create)
         write = decision.write if decision is not None else None
