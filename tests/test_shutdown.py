@@ -151,3 +151,33 @@ def test_a_second_request_without_a_drain_running_does_not_end_the_process():
     shutdown.request_stop("SIGTERM received")
     shutdown.request_stop("SIGTERM received")  # no drain running: nothing to cut short
     assert shutdown.stop_requested() and shutdown.reason() == "SIGTERM received"
+
+
+def test_a_linked_row_is_queued_again_when_the_limiter_goes_away_before_its_update(
+    crmsync_sandbox, monkeypatch
+):
+    """As a stop between two requests: the shared limiter (Redis) lost after the lookup
+    linked the row and before its update was sent. The row must not be left synced with
+    HubSpot holding the old values (it used to be: only untouched rows were put back)."""
+    from crmsync.ratelimit import RateLimiterUnavailableError
+
+    hubspot_id = crmsync_sandbox.add_contact({"email": "gone@example.com", "firstname": "Old"})
+    row = ContactFactory(email="gone@example.com", firstname="Fresh")
+    Contact.objects.filter(pk=row.pk).update(needs_reconcile=True)
+    real = HubSpotClient.batch_read_by_email
+
+    def answered_then_limiter_gone(self, *args, **kwargs):
+        response = real(self, *args, **kwargs)
+
+        def unavailable(*_args, **_kwargs):
+            raise RateLimiterUnavailableError("redis://127.0.0.1:1/0", "connection refused")
+
+        monkeypatch.setattr(self.limiter, "acquire", unavailable)
+        return response
+
+    monkeypatch.setattr(HubSpotClient, "batch_read_by_email", answered_then_limiter_gone)
+    with pytest.raises(RateLimiterUnavailableError):
+        services.sync_batch()
+    row.refresh_from_db()
+    assert row.sync_status == SyncStatus.PENDING and row.hubspot_id == hubspot_id
+    assert crmsync_sandbox.contact_by_email("gone@example.com")["properties"]["firstname"] == "Old"

@@ -328,8 +328,9 @@ def sync_batch(conf: CrmSyncSettings | None = None) -> RunSummary | None:
         pause_pipeline(PipelineState.Reason.DAILY_LIMIT, str(exc), until=exc.resume_at)
         raise
     except RateLimiterError as exc:
-        # Redis (the shared limiter) is down: stop sending rather than exceed the limit.
-        batch.release_untouched(reason=str(exc))
+        # Redis (the shared limiter) is down: stop sending rather than exceed the limit; what
+        # was not sent goes back to the queue, as for a stop (a linked row's update too).
+        send.release_unsent(sender, reason=str(exc))
         writeback.write_back(batch)
         logger.error("crmsync: rate limiter unavailable, not sending: %s", exc)
         raise
