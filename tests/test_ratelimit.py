@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
+from unittest import mock
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -709,3 +710,16 @@ def test_wait_until_available_reports_a_backend_that_stays_away(prefix: str) -> 
     assert limiter.wait_until_available(0.5) is False
     assert 0.5 <= time.monotonic() - started < 3
     assert LocalRateLimiter(settings_for("", prefix)).wait_until_available(0) is True
+
+
+def test_the_redis_limiters_day_is_redis_s_not_this_hosts(prefix: str) -> None:
+    """Every host keys its daily count, and ends a daily pause, by the shared clock: a host
+    whose own clock is 10 minutes fast at 23:55 must not think the day is already over
+    (it would key its requests to tomorrow and pause until the midnight after)."""
+    url = redis_url_or_skip()
+    limiter = build_rate_limiter(settings_for(url, prefix, ACCOUNT_TIME_ZONE="UTC"))
+    shared = datetime(2027, 6, 1, 23, 55, tzinfo=UTC).timestamp()
+    limiter._redis.time = lambda: (int(shared), 0)  # type: ignore[attr-defined]
+    with mock.patch("crmsync.ratelimit.base.datetime") as local:
+        local.now.return_value = datetime(2027, 6, 2, 0, 5, tzinfo=UTC)  # 10 minutes fast
+        assert limiter.exhaust_daily() == datetime(2027, 6, 2, 0, 0, tzinfo=UTC)

@@ -12,7 +12,7 @@ import random
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 
 from crmsync.conf import CrmSyncSettings
 
@@ -184,14 +184,26 @@ class RateLimiter(ABC):
     # -- helpers ---------------------------------------------------------------------------
 
     def _today(self) -> tuple[str, datetime]:
-        """(account-local date key, next local midnight); recomputed once a day."""
+        """(account-local date key, next local midnight); recomputed once a day. The day is
+        read from the shared clock (:meth:`_shared_now`) and counted down on this process's
+        monotonic clock, so a host whose clock is off neither keys its requests to another
+        day nor pauses a day too long for a limit hit just before midnight."""
         day = self._day
-        if day is None or time.time() >= day[2]:
-            now = datetime.now(self._zone)
+        if day is None or time.monotonic() >= day[2]:
+            try:
+                now, shared = self._shared_now().astimezone(self._zone), True
+            except RateLimiterUnavailableError:  # this process's clock, this once
+                now, shared = datetime.now(self._zone), False
             reset = next_midnight(now)
-            day = (now.date().isoformat(), reset, reset.timestamp())
+            day = (now.date().isoformat(), reset, time.monotonic() + (reset - now).total_seconds())
+            if not shared:
+                return day[0], day[1]
             self._day = day
         return day[0], day[1]
+
+    def _shared_now(self) -> datetime:
+        """Now by the clock every worker shares; this process's own for a local limiter."""
+        return datetime.now(UTC)
 
     def _next_reset(self) -> datetime:
         return self._today()[1]

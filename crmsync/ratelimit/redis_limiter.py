@@ -12,7 +12,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import cast
 from urllib.parse import urlsplit
 
@@ -120,6 +120,14 @@ class RedisRateLimiter(RateLimiter):
         if self._password:
             detail = detail.replace(self._password, "***")
         return RateLimiterUnavailableError(self._backend, detail)
+
+    def _shared_now(self) -> datetime:
+        """Redis's clock (``TIME``), which the acquire script's windows use too."""
+        try:
+            seconds, micros = cast(tuple[int, int], self._redis.time())
+        except redis.RedisError as exc:
+            raise self._unavailable(exc) from exc
+        return datetime.fromtimestamp(seconds + micros / 1_000_000, UTC)
 
     def _attempt(self) -> Wait | None:
         day, reset_at = self._today()
