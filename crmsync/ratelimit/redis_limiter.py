@@ -135,12 +135,15 @@ class RedisRateLimiter(RateLimiter):
         if daily_keys[0] != day:
             daily_keys = self._daily_keys = (day, (self._keys.daily + day).encode())
         keys = (*self._fixed_keys, daily_keys[1], *self._tail_keys)
+        # Seen only once a script has run here: threads making their first calls at once
+        # all find the store fresh (marked seen before, a thread racing the first call would
+        # take the missing key for lost state and cool every worker down for a window).
         args = self._args_by_seen[self._seen]
-        self._seen = True
         try:
             status, value, max_, interval_ms = self._acquire_script(keys=keys, args=args)
         except redis.RedisError as exc:
             raise self._unavailable(exc) from exc
+        self._seen = True
         self._note_limit(Limit(int(max_), int(interval_ms)))
         if status == lua.TAKEN:
             return None
