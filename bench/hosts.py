@@ -45,10 +45,13 @@ from urllib.parse import urlsplit
 from bench import chaos, common
 from bench.chaos import IN_FLIGHT, PENDING, ChaosOptions, ChaosReport
 from bench.common import BenchError, database_name, ensure_database
-from bench.hosts_procs import Forwarder, HostWorkers, RedisServer, free_port
+from bench.hosts_procs import Forwarder, HostWorkers, RedisServer, free_port, measured_skew
 from bench.netns import Network, Service
 
 HARNESS_APP = "crmsync-hosts-harness"
+#: The workers' connections carry this application_name (DATABASE_URL's query, which
+#: dj-database-url passes to psycopg): ``terminate`` ends theirs, not the editor's.
+WORKER_APP = "crmsync-hosts-worker"
 KINDS = ("hubspot", "redis", "postgres", "terminate", "redis-restart", "sigterm", "sigkill")
 CUTS = ("hubspot", "redis", "postgres")
 REDIS_DOWN_SECONDS = 2.0
@@ -95,7 +98,7 @@ class Fault:
         if self.kind in CUTS:
             return f"host {self.host} cut from {_SERVICE_NAMES[self.kind]} for {self.seconds:g} s"
         return {
-            "terminate": "pg_terminate_backend on the workers' connections",
+            "terminate": "pg_terminate_backend on every worker connection",
             "redis-restart": f"Redis SIGKILLed, back empty {REDIS_DOWN_SECONDS:g} s later",
             "sigterm": f"SIGTERM to a worker of host {self.host}",
             "sigkill": f"SIGKILL to a worker of host {self.host}",
@@ -145,6 +148,8 @@ class HostsReport:
     injected: list[Injected] = field(default_factory=list)
     not_injected: list[Fault] = field(default_factory=list)
     skews: dict[int, str] = field(default_factory=dict)
+    #: host -> seconds its clock read ahead of the harness's, measured at the start.
+    measured_skews: dict[int, float] = field(default_factory=dict)
     worker_exits: dict[str, int] = field(default_factory=dict)
     worker_starts: int = 0
     cut_method: str = ""
@@ -184,8 +189,8 @@ class _Run:
             row = self.pg.execute(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                 "WHERE datname = %s AND pid <> pg_backend_pid() "
-                "AND backend_type = 'client backend' AND application_name <> %s",
-                [database_name(self.options.chaos.database_url), HARNESS_APP],
+                "AND backend_type = 'client backend' AND application_name LIKE %s",
+                [database_name(self.options.chaos.database_url), f"{WORKER_APP}%"],
             ).fetchone()
             return f"{row[0] if row else 0} connections terminated"
         if fault.kind == "redis-restart":
@@ -232,6 +237,7 @@ def _worker_env(
     netloc = f"{auth}@" if auth else ""
     env["DATABASE_URL"] = (
         f"{parts.scheme}://{netloc}{net.postgres.address}:{net.postgres.port}{parts.path}"
+        f"?application_name={WORKER_APP}"
     )
     env["REDIS_URL"] = redis.url
     return env
@@ -269,6 +275,8 @@ def run_hosts(options: HostsOptions) -> HostsReport:
         net.set_port(net.redis, free_port())
         names = ", ".join(net.namespace(n) for n in range(1, options.hosts + 1))
         say(f"hosts {names} on {net.subnet}.0/24")
+        for host, offset in options.skews.items():
+            report.measured_skews[host] = measured_skew(net, host, offset)
         stack.callback(Forwarder(net.postgres, pg_address, work / "socat-postgres.log").stop)
         redis = RedisServer(net.redis, work / "redis.log")
         stack.callback(redis.stop)
@@ -423,7 +431,9 @@ def format_report(report: HostsReport) -> str:
     )
     out = [title, "=" * len(title), "host faults injected (cuts: " + report.cut_method + ")"]
     for host, offset in sorted(report.skews.items()):
-        out.append(f"  {'whole run':>9}  host {host}'s clock {offset} (libfaketime)")
+        measured = report.measured_skews.get(host)
+        seen = f", measured {measured:+.1f} s" if measured is not None else ""
+        out.append(f"  {'whole run':>9}  host {host}'s clock {offset} (libfaketime{seen})")
     for item in report.injected:
         out.append(f"  {item.at:>7.1f} s  {item.fault.describe()}: {item.result}")
     for fault in report.not_injected:

@@ -7,6 +7,7 @@ Nothing here imports Django (see bench.common).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import glob
 import os
 import shutil
@@ -47,11 +48,31 @@ def _wait_for_port(address: str, port: int, timeout: float, proc: subprocess.Pop
     raise BenchError(f"nothing listens on {address}:{port} after {timeout:.0f} s")
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: Linux SIGKILLs it when the harness dies (even by SIGKILL),
+    so no forwarder or Redis outlives a run."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def _start(argv: Sequence[str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         return subprocess.Popen(
-            list(argv), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
         )
+
+
+def _check_listening(proc: subprocess.Popen[bytes], address: str, port: int) -> None:
+    """Up, and ours: another process on that address (a leftover) would answer the probe
+    while this one failed to bind and exited."""
+    _wait_for_port(address, port, 10, proc)
+    time.sleep(0.2)
+    if proc.poll() is not None:
+        raise BenchError(f"{address}:{port} is taken by another process; {proc.args!r} exited")
 
 
 class Forwarder:
@@ -66,7 +87,7 @@ class Forwarder:
             )
         listen = f"TCP-LISTEN:{service.port},bind={service.address},reuseaddr,fork,backlog=256"
         self.proc = _start(["socat", listen, f"TCP:{target[0]}:{target[1]}"], log)
-        _wait_for_port(service.address, service.port, 10, self.proc)
+        _check_listening(self.proc, service.address, service.port)
 
     def stop(self) -> None:
         # socat's children (one per connection) are in its process group only if started
@@ -114,7 +135,7 @@ class RedisServer:
             "no",
         ]
         self.proc = _start(argv, self.log)
-        _wait_for_port("127.0.0.1", self.service.port, 10, self.proc)
+        _check_listening(self.proc, "127.0.0.1", self.service.port)
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -150,6 +171,19 @@ def faketime_env(offset: str) -> dict[str, str]:
         "FAKETIME_DONT_FAKE_MONOTONIC": "1",
         "FAKETIME_NO_CACHE": "1",
     }
+
+
+def measured_skew(net: Network, host: int, offset: str) -> float:
+    """Seconds host ``host``'s workers' wall clock is ahead of this process's, as a worker
+    started the same way reads it (proof the skew is applied, for the table)."""
+    env = {**os.environ, **faketime_env(offset)}
+    argv = net.exec_args(host, [sys.executable, "-c", "import time; print(time.time())"])
+    before = time.time()
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=30)
+    after = time.time()
+    if done.returncode != 0:
+        raise BenchError(f"a skewed process on host {host} failed: {done.stderr[-500:]}")
+    return float(done.stdout.strip()) - (before + after) / 2
 
 
 @dataclass
