@@ -91,7 +91,7 @@ def prune_history(
     result.cutoff = cutoff = (now or timezone.now()) - dt.timedelta(days=days)
     last_batch = (
         SyncBatch.objects.filter(created_at__lt=cutoff)
-        .order_by("-created_at")
+        .order_by("-created_at", "-id")  # of requests written in the same instant, the last
         .values_list("id", flat=True)
         .first()
     )

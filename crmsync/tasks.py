@@ -11,7 +11,7 @@ from typing import Any
 from celery import current_app, shared_task
 from django.core.exceptions import ImproperlyConfigured
 
-from . import services
+from . import services, shutdown
 from .settings_rules import redact_url
 
 logger = logging.getLogger(__name__)
@@ -44,6 +44,10 @@ def sync_pending(max_batches: int | None = None) -> dict[str, Any]:
         message = " ".join(str(exc).split())
         _report_once(message)
         return services.RunSummary(stopped_reason=f"configuration: {message}").as_dict()
+    if summary.stopped_reason and shutdown.stop_requested():
+        # This worker is shutting down and put back the rows it had not sent: nudge another
+        # worker now rather than leave them to the next beat tick.
+        enqueue_sync()
     if summary.config_error:  # HubSpot has no such endpoint: the settings are wrong too
         _report_once(" ".join(summary.config_error.split()))
     else:

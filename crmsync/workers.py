@@ -12,18 +12,28 @@ runs a Django project with crmsync installed reports itself:
 - beat marks the ticks it publishes of crmsync's tasks (a message header naming beat), and
   the worker that runs such a tick writes beat's heartbeat: beat counts as alive when its
   ticks arrive, not merely when its process runs.
+
+And the polite stop (``crmsync.shutdown``): Celery's warm shutdown (SIGTERM, a first Ctrl+C)
+asks the drain running in the worker to stop after its request in flight (a prefork pool's
+processes see the same flag, in memory shared across the fork). A second shutdown signal
+stops a drain at once: in the worker's own process (solo, threads pools) it ends the
+process; a prefork pool's processes get a SIGTERM, which ends them (Celery's own handler)
+and whatever they run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import signal
 import threading
 from typing import Any
 
 from celery import signals
 from django.db import connection
 
-from . import heartbeats
+from . import heartbeats, shutdown
 from .models import WorkerHeartbeat
 from .runtime import worker_name
 
@@ -41,6 +51,7 @@ JOIN_SECONDS = 3.0
 class _State:
     beat_name = ""
     in_pool_child = False
+    consumer: Any = None
     stop: threading.Event | None = None
     thread: threading.Thread | None = None
 
@@ -126,9 +137,32 @@ def stop_heartbeat() -> None:
 # -- Celery's signals ----------------------------------------------------------------------
 
 
+def pool_pids(consumer: Any) -> list[int]:
+    """The pids of a prefork pool's processes (none for solo and threads pools)."""
+    processes = getattr(getattr(getattr(consumer, "pool", None), "_pool", None), "_pool", None)
+    return [p.pid for p in processes or [] if getattr(p, "pid", None)]
+
+
+def worker_stopping(why: str) -> None:
+    """Celery's shutdown began (in the worker's main process, from its signal handler): the
+    drains of this process, and those of its pool processes, stop after the request they
+    have in flight; a second time, a drain still running stops at once."""
+    if shutdown.stop_requested():
+        for pid in pool_pids(_state.consumer):
+            with contextlib.suppress(OSError):  # gone already
+                os.kill(pid, signal.SIGTERM)
+    shutdown.request_stop(why)
+
+
 @signals.worker_ready.connect(dispatch_uid="crmsync_worker_ready")
-def _worker_ready(**_: Any) -> None:
+def _worker_ready(sender: Any = None, **_: Any) -> None:
+    _state.consumer = sender
     start_heartbeat()
+
+
+@signals.worker_shutting_down.connect(dispatch_uid="crmsync_worker_shutting_down")
+def _worker_shutting_down(sig: Any = "", how: Any = "", **_: Any) -> None:
+    worker_stopping(f"Celery's {str(how).lower()} shutdown, {sig}")
 
 
 @signals.worker_shutdown.connect(dispatch_uid="crmsync_worker_shutdown")
@@ -140,6 +174,7 @@ def _worker_shutdown(**_: Any) -> None:
 def _pool_child(**_: Any) -> None:
     _state.in_pool_child = True
     _state.stop = _state.thread = None  # the parent's thread did not survive the fork
+    _state.consumer = None
 
 
 @signals.task_prerun.connect(dispatch_uid="crmsync_task_prerun")

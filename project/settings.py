@@ -95,9 +95,21 @@ CRMSYNC = {
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL and env.get("CELERY_TASK_ALWAYS_EAGER", "1") == "1"
+# Shutdown and redelivery (README, "Celery settings for host projects"): a task is acked
+# when it returns, so a worker that dies mid-drain has its task delivered again (a
+# redelivered drain claims only rows due by the database, never rows another run holds);
+# each worker process reserves one task at a time, so a shutdown leaves none stranded in a
+# dying process; Redis gives an unacked task to another worker after the visibility
+# timeout, which must outlast the longest drain (else a second copy runs beside it:
+# harmless, rows are claimed, but wasted); a cold shutdown (SIGQUIT, a second Ctrl+C) still
+# waits this long for the request in flight.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": int(env.get("CELERY_VISIBILITY_TIMEOUT_SECONDS", "3600"))
+}
+CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = float(env.get("CELERY_SOFT_SHUTDOWN_SECONDS", "40"))
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     "crmsync-drain-pending": {

@@ -14,7 +14,7 @@ from ..client import HubSpotClient
 from ..conf import CrmSyncSettings
 from ..models import SyncBatch
 from . import outcomes
-from .plan import trace_id
+from .plan import Input, trace_id
 
 
 @dataclass
@@ -78,6 +78,10 @@ class Batch:
         self.loose_attempts: list[db.AttemptRow] = []
         #: rows linked to an existing HubSpot contact in this run
         self.linked: dict[int, str] = {}
+        #: what a stop between two requests must put back (``send.release_unsent``): rows
+        #: linked whose follow-up update is due, inputs whose associations are due
+        self.awaiting_followup: set[int] = set()
+        self.awaiting_associations: list[Input] = []
         self.summary = RunSummary(batches=1)
 
     def decide(

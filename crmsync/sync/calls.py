@@ -24,6 +24,7 @@ from ..models import SyncBatch
 from ..ratelimit import RateLimiterError
 from ..redaction import history_text
 from ..runtime import worker_name
+from ..shutdown import StopRequestedError, raise_if_requested
 from .batch import Batch, Record
 from .matching import found_ids
 from .plan import Input
@@ -42,7 +43,11 @@ class LeaseLostError(Exception):
 def ensure_lease(batch: Batch) -> None:
     """Called after the rate limiter let a request through, just before it is sent: never
     send with less lease left than the request may take. The lease left is counted on the
-    monotonic clock, never the wall clock; the new deadline is the database's."""
+    monotonic clock, never the wall clock; the new deadline is the database's.
+
+    Also where a polite stop takes effect (``crmsync.shutdown``): the request before it
+    has been answered, this one is not sent (StopRequestedError)."""
+    raise_if_requested()
     needed = batch.conf.HTTP_TIMEOUT_SECONDS + LEASE_MARGIN_SECONDS
     started = time.monotonic()
     if batch.lease_deadline - started >= needed:
@@ -76,7 +81,7 @@ def call(
     started = timezone.now()
     try:
         response = send(encoded)
-    except (RateLimiterError, LeaseLostError):
+    except (RateLimiterError, LeaseLostError, StopRequestedError):
         raise  # nothing was sent: no history row for it
     except HubSpotError as exc:
         _note_error(record.batch, exc, started)

@@ -22,7 +22,7 @@ from django.db import connection, transaction
 from django.db.models import Case, F, Value, When
 from django.db.models.functions import Now
 
-from .. import db
+from .. import db, shutdown
 from ..conf import CrmSyncSettings, ensure_valid, validated_settings
 from ..exceptions import ConnectionFailedError, EndpointNotFoundError, PipelineHaltError
 from ..models import Contact, PipelineState, SyncStatus
@@ -137,12 +137,13 @@ def sync_pending(
     budget = _Budget(limit)
     stop = threading.Event()
     loop = _Loop(budget, stop, progress, max(0.0, horizon))
-    if threads == 1:
-        summary.add(_drain(conf, loop))
-    else:
-        with ThreadPoolExecutor(threads, thread_name_prefix="crmsync") as pool:
-            for part in pool.map(lambda _: _drain_in_thread(conf, loop), range(threads)):
-                summary.add(part)
+    with shutdown.draining():  # a second stop request now ends the process at once
+        if threads == 1:
+            summary.add(_drain(conf, loop))
+        else:
+            with ThreadPoolExecutor(threads, thread_name_prefix="crmsync") as pool:
+                for part in pool.map(lambda _: _drain_in_thread(conf, loop), range(threads)):
+                    summary.add(part)
     log = logger.info if summary.batches or summary.stopped_reason else logger.debug
     log("crmsync: run finished %s", summary.as_dict())
     return summary
@@ -237,6 +238,10 @@ def _drain(conf: CrmSyncSettings, loop: _Loop) -> RunSummary:
     summary = RunSummary()
     stop, progress = loop.stop, loop.progress
     while not stop.is_set() and loop.budget.take():
+        if shutdown.stop_requested():  # asked to stop: claim nothing more
+            stop.set()
+            summary.stopped_reason = shutdown.stopped_reason()
+            break
         try:
             part = sync_batch(conf)
         except PipelineHaltError as exc:
@@ -299,8 +304,14 @@ def sync_batch(conf: CrmSyncSettings | None = None) -> RunSummary | None:
     if not rows:
         return None
     batch = Batch(conf, get_client(conf), token, rows, started + conf.LEASE_SECONDS)
+    sender = send.Sender(batch)
     try:
-        send.Sender(batch).send(plan_batch(rows, batch.token_tag, create_only_for))
+        sender.send(plan_batch(rows, batch.token_tag, create_only_for))
+    except shutdown.StopRequestedError:
+        # SIGTERM, Celery's warm shutdown: the request in flight was answered and is written
+        # back below; what was not sent goes back to the queue, due now, for another worker.
+        send.release_unsent(sender, reason="not sent: the worker was stopping")
+        batch.summary.stopped_reason = shutdown.stopped_reason()
     except PipelineHaltError as exc:
         writeback.write_back(batch)
         pause_pipeline(

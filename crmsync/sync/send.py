@@ -22,7 +22,7 @@ from ..exceptions import (
     RetryLaterError,
 )
 from ..mapping import error_message
-from ..models import SyncAttempt, SyncBatch
+from ..models import SyncAttempt, SyncBatch, SyncStatus
 from . import archive, associations, calls, matching, outcomes
 from .batch import Batch, Record
 from .failures import request_failed, unknown
@@ -52,7 +52,8 @@ class Sender:
         followups = self.followups
         if followups:
             self.send_updates(followups)
-        associations.send_associations(self.batch, [*updates, *followups, *plan.links_only])
+        self.batch.awaiting_associations = [*updates, *followups, *plan.links_only]
+        associations.send_associations(self.batch, self.batch.awaiting_associations)
         archive.send_archives(self.batch, plan)
 
     # -- linking to what HubSpot already holds --------------------------------------------
@@ -86,6 +87,7 @@ class Sender:
         """Link the rows to the contact HubSpot holds, and queue an update with the primary
         row's values (a record found after a lost answer may hold an older version)."""
         status = response.status if response else ""
+        self.batch.awaiting_followup.add(item.primary.id)
         for row in item.rows:
             self.batch.linked[row.id] = hubspot_id
             self.batch.decide(row, outcomes.synced(row, hubspot_id, Outcome.LINKED, status), record)
@@ -234,3 +236,29 @@ class Sender:
 
 def _row_emails(item: Input) -> list[str]:
     return [e for row in item.rows for e in candidates(row)]
+
+
+def release_unsent(sender: Sender, *, reason: str) -> None:
+    """The batch stops between two requests (a polite shutdown): rows whose work is not
+    done go back to the queue, due now, keeping the HubSpot id they were linked to: a
+    linked row whose follow-up update was not sent (HubSpot does not hold its values
+    yet), an updated row whose associations were not sent. Rows not sent at all too."""
+    batch = sender.batch
+    for row_id in batch.awaiting_followup:
+        decision = batch.decisions.get(row_id)
+        if decision is not None and decision.outcome == Outcome.LINKED:
+            _put_back(batch, row_id, decision.hubspot_id, reason)
+    for item in batch.awaiting_associations:
+        decision = batch.decisions.get(item.primary.id)
+        due = item.links and (item.links.archive or item.links.create)
+        write = decision.write if decision is not None else None
+        # synced, but its associations not settled (synced_associations not recorded)
+        unsettled = write and write.status == SyncStatus.SYNCED
+        if due and unsettled and write and write.synced_associations is None:
+            _put_back(batch, item.primary.id, write.hubspot_id, reason)
+    batch.release_untouched(reason=reason)
+
+
+def _put_back(batch: Batch, row_id: int, hubspot_id: str, reason: str) -> None:
+    row = batch.rows[row_id]
+    batch.decide(row, outcomes.untouched(row, reason=reason, linked_id=hubspot_id))

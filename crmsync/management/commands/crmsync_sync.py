@@ -4,7 +4,10 @@ Exit status: 0 when it could send (rows may still have failed for their own data
 1 (EXIT_CONFIGURATION) for a bad setting, a rejected token or scope, or when every row failed
 because HubSpot refused the requests as misaddressed (404 from batch/create or batch/read:
 an API_VERSION or API_BASE_URL it does not serve); 3 (EXIT_NOT_SENT) when nothing could be
-sent now: sending is paused (daily limit, an operator) or the shared rate limiter is down.
+sent now: sending is paused (daily limit, an operator) or the shared rate limiter is down;
+4 (EXIT_STOPPED) when SIGTERM or SIGINT stopped it: the request in flight was answered and
+written back, the rows not sent are back in the queue. A second signal stops it at once
+(rows in flight wait for their lease to expire).
 """
 
 from __future__ import annotations
@@ -13,11 +16,12 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from crmsync import services
+from crmsync import services, shutdown
 from crmsync.exceptions import ConnectionFailedError
 from crmsync.management.commands._base import (
     EXIT_CONFIGURATION,
     EXIT_NOT_SENT,
+    EXIT_STOPPED,
     checked_settings,
     one_line,
     or_command_error,
@@ -74,7 +78,10 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         checked_settings()
         try:
-            with progress_bar(options["progress"], self._stderr_stream()) as progress:
+            with (
+                shutdown.signals_stop_drain(),
+                progress_bar(options["progress"], self._stderr_stream()) as progress,
+            ):
                 summary = or_command_error(lambda: self.run_options(options, progress))
         except ConnectionFailedError as exc:
             raise CommandError(one_line(exc), returncode=EXIT_CONFIGURATION) from None
@@ -93,7 +100,8 @@ class Command(BaseCommand):
                 " ".join(summary.config_error.split()), returncode=EXIT_CONFIGURATION
             )
         if summary.stopped_reason:
-            raise CommandError(f"stopped: {summary.stopped_reason}", returncode=EXIT_NOT_SENT)
+            code = EXIT_STOPPED if shutdown.stop_requested() else EXIT_NOT_SENT
+            raise CommandError(f"stopped: {summary.stopped_reason}", returncode=code)
 
     def _stderr_stream(self) -> Any:
         # The stream under Django's OutputWrapper, which would end every write with a
