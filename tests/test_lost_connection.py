@@ -170,3 +170,48 @@ def test_inside_a_callers_transaction_nothing_is_retried(
     with pytest.raises(OperationalError), transaction.atomic():
         services.sync_batch()
     assert len(calls) == 1
+
+
+@pytest.fixture
+def every_request_extends_the_lease(monkeypatch):
+    """Make every request want a longer lease first (as late in a long batch)."""
+    from crmsync.sync import calls
+
+    monkeypatch.setattr(calls, "LEASE_MARGIN_SECONDS", 10**6)
+
+
+def test_a_lease_extension_on_a_dead_connection_is_made_on_a_fresh_one(
+    crmsync_sandbox, monkeypatch, every_request_extends_the_lease
+):
+    """Found by the multi-host harness: after pg_terminate_backend, the lease check before a
+    request failed on the dead connection and its OperationalError ended the worker."""
+    rows = ContactFactory.create_batch(3)
+    real = db.extend_lease
+    failures = []
+
+    def dies_once(*args, **kwargs):
+        if not failures:
+            failures.append(1)
+            terminate_this_connection()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(db, "extend_lease", dies_once)
+    summary = services.sync_batch()
+    assert failures and summary is not None and summary.synced == 3
+    assert_synced_once(rows, crmsync_sandbox)
+
+
+def test_a_lease_that_cannot_be_confirmed_sends_nothing_and_puts_the_rows_back(
+    crmsync_sandbox, monkeypatch, every_request_extends_the_lease
+):
+    rows = ContactFactory.create_batch(3)
+
+    def unreachable(*args, **kwargs):
+        raise OperationalError("could not connect to server")
+
+    monkeypatch.setattr(db, "extend_lease", unreachable)
+    services.sync_batch()  # no OperationalError out of the batch: the worker goes on
+    assert crmsync_sandbox.contacts() == []
+    for row in rows:
+        row.refresh_from_db()
+        assert row.sync_status == SyncStatus.PENDING and row.claim_token is None

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
 
 from .. import db
@@ -53,9 +54,26 @@ def ensure_lease(batch: Batch) -> None:
     if batch.lease_deadline - started >= needed:
         return
     seconds = max(batch.conf.LEASE_SECONDS, needed)
-    if db.extend_lease(batch.token, seconds) == 0:
+    if _extend_lease(batch, seconds) == 0:
         raise LeaseLostError()
     batch.lease_deadline = started + seconds
+
+
+def _extend_lease(batch: Batch, seconds: float) -> int:
+    """``db.extend_lease`` on this connection, or once more on a fresh one when it died (a
+    failover, ``pg_terminate_backend``). A lease that cannot be confirmed is a lease lost:
+    nothing more is sent, and the write-back (itself retried) settles the rows."""
+    try:
+        return db.extend_lease(batch.token, seconds)
+    except (OperationalError, InterfaceError):
+        if connection.in_atomic_block:
+            raise  # a caller's transaction: a fresh connection cannot finish it
+        connection.close()
+    try:
+        return db.extend_lease(batch.token, seconds)
+    except (OperationalError, InterfaceError):
+        connection.close()
+        return 0
 
 
 def call(

@@ -335,8 +335,9 @@ def sync_batch(conf: CrmSyncSettings | None = None) -> RunSummary | None:
         logger.error("crmsync: rate limiter unavailable, not sending: %s", exc)
         raise
     except LeaseLostError:
-        # Another worker holds the rows now; the fenced write-back changes none of them and
-        # counts them as lost, but the history of what was sent is kept.
-        pass
+        # Another worker holds the rows now (the fenced write-back changes none of them and
+        # counts them as lost, but the history of what was sent is kept), or the lease could
+        # not be confirmed (the database unreachable): then what was not sent goes back.
+        send.release_unsent(sender, reason="not sent: the lease could not be confirmed")
     writeback.write_back(batch)
     return batch.summary
