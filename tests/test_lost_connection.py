@@ -215,3 +215,28 @@ def test_a_lease_that_cannot_be_confirmed_sends_nothing_and_puts_the_rows_back(
     for row in rows:
         row.refresh_from_db()
         assert row.sync_status == SyncStatus.PENDING and row.claim_token is None
+
+
+def test_a_drain_goes_on_when_its_own_connection_dies_between_runs(crmsync_sandbox, monkeypatch):
+    """Found by the multi-host harness: pg_terminate_backend killed the drain's own (main
+    thread's) connection, and its next count of waiting rows ended the worker."""
+    from crmsync.sync import run
+
+    first = ContactFactory.create_batch(2)
+    later = []
+    real = run.count_waiting
+    calls = []
+
+    def dies_once() -> int:
+        calls.append(1)
+        if len(calls) == 1:
+            later.extend(ContactFactory.create_batch(2))  # more work arrived meanwhile
+            terminate_this_connection()
+        return real()
+
+    monkeypatch.setattr(run, "count_waiting", dies_once)
+    summary = services.drain(timeout=20, horizon=0)
+    assert not summary.stopped_reason and len(calls) >= 2
+    for row in [*first, *later]:
+        row.refresh_from_db()
+        assert row.sync_status == SyncStatus.SYNCED

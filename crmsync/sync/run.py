@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Case, F, Value, When
 from django.db.models.functions import Now
 
@@ -163,16 +163,25 @@ def drain(
     deadline = time.monotonic() + timeout
     summary = RunSummary()
     while True:
-        summary.add(sync_pending(concurrency=concurrency, progress=progress, horizon=horizon))
-        if summary.stopped_reason or count_waiting() == 0:
-            return summary
+        try:
+            summary.add(sync_pending(concurrency=concurrency, progress=progress, horizon=horizon))
+            if summary.stopped_reason or count_waiting() == 0:
+                return summary
+            due = next_due()
+        except (OperationalError, InterfaceError) as exc:
+            # This thread's connection died (a failover, pg_terminate_backend): the runs'
+            # own write-backs are retried; the drain goes on with a fresh connection.
+            if connection.in_atomic_block:
+                raise
+            logger.warning("crmsync: database connection lost (%s); reconnecting", exc)
+            connection.close()
+            due = None
         left = deadline - time.monotonic()
         if left <= 0:
             summary.stopped_reason = (
                 f"--drain timed out after {timeout:g} s with {count_waiting()} rows waiting"
             )
             return summary
-        due = next_due()
         wait = DRAIN_POLL_SECONDS if due is None else max(due.wait, DUE_SLACK_SECONDS)
         time.sleep(min(wait + DUE_SLACK_SECONDS, DRAIN_POLL_SECONDS, left))
 
