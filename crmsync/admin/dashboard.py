@@ -22,6 +22,7 @@ from .. import health, services
 from ..conf import get_settings
 from ..models import BulkJob, Dashboard, PipelineState, SyncStatus
 from ..tasks import enqueue_sync, start_bulk_job
+from .base import MESSAGE_LEVELS
 from .chart import per_minute_svg
 
 VIEW_PERMISSION = "crmsync.view_contact"
@@ -138,7 +139,7 @@ class DashboardAdmin(admin.ModelAdmin):
                 if enqueue_sync()
                 else " No Celery broker: run manage.py crmsync_sync to send."
             )
-        self.message_user(request, text, _LEVELS[verdict.level])
+        self.message_user(request, text, MESSAGE_LEVELS[verdict.level])
         return self._back()
 
     def queue_again_view(self, request: HttpRequest) -> HttpResponse:
@@ -170,9 +171,6 @@ class DashboardAdmin(admin.ModelAdmin):
             messages.SUCCESS if count else messages.WARNING,
         )
         return self._back()
-
-
-_LEVELS = {"success": messages.SUCCESS, "warning": messages.WARNING, "error": messages.ERROR}
 
 
 def _error_url(group: health.ErrorGroup) -> str:

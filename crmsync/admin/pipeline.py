@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from .. import services
 from ..models import PipelineState
 from ..tasks import enqueue_sync
+from .base import MESSAGE_LEVELS
 
 
 @admin.register(PipelineState)
@@ -40,7 +41,4 @@ class PipelineStateAdmin(admin.ModelAdmin):
         verdict = services.resume_checked()
         if verdict.resumed:
             enqueue_sync()
-        self.message_user(request, verdict.message, _LEVELS[verdict.level])
-
-
-_LEVELS = {"success": messages.SUCCESS, "warning": messages.WARNING, "error": messages.ERROR}
+        self.message_user(request, verdict.message, MESSAGE_LEVELS[verdict.level])

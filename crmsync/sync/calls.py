@@ -23,6 +23,7 @@ from ..hubspot import MAX_BATCH_INPUTS
 from ..mapping import error_message
 from ..models import SyncBatch
 from ..ratelimit import RateLimiterError
+from ..reconnect import once_more_if_disconnected
 from ..redaction import history_text
 from ..runtime import worker_name
 from ..shutdown import StopRequestedError, raise_if_requested
@@ -64,14 +65,10 @@ def _extend_lease(batch: Batch, seconds: float) -> int:
     failover, ``pg_terminate_backend``). A lease that cannot be confirmed is a lease lost:
     nothing more is sent, and the write-back (itself retried) settles the rows."""
     try:
-        return db.extend_lease(batch.token, seconds)
+        return once_more_if_disconnected(lambda: db.extend_lease(batch.token, seconds))
     except (OperationalError, InterfaceError):
         if connection.in_atomic_block:
             raise  # a caller's transaction: a fresh connection cannot finish it
-        connection.close()
-    try:
-        return db.extend_lease(batch.token, seconds)
-    except (OperationalError, InterfaceError):
         connection.close()
         return 0
 

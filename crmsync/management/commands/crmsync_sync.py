@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import InterfaceError, OperationalError, connection
 
 from crmsync import services, shutdown
 from crmsync.exceptions import ConnectionFailedError
@@ -29,6 +28,7 @@ from crmsync.management.commands._base import (
 )
 from crmsync.management.commands._progress import MODES, progress_bar
 from crmsync.models import PipelineState
+from crmsync.reconnect import once_more_if_disconnected
 
 
 class Command(BaseCommand):
@@ -150,16 +150,7 @@ def format_summary(summary: services.RunSummary) -> str:
     )
     if summary.lost_lease:
         text += f"; {summary.lost_lease} results not written (another worker took the rows)"
-    return f"{text}; left in the queue: {_waiting()}"
-
-
-def _waiting() -> int:
-    """``count_waiting``, once more on a fresh connection if this one died meanwhile."""
-    try:
-        return services.count_waiting()
-    except (OperationalError, InterfaceError):
-        connection.close()
-        return services.count_waiting()
+    return f"{text}; left in the queue: {once_more_if_disconnected(services.count_waiting)}"
 
 
 def _count(n: int, noun: str) -> str:
