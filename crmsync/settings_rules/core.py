@@ -1,120 +1,19 @@
-"""The rules of every ``CRMSYNC`` setting, as problems with check ids.
-
-Pure functions over plain values: ``crmsync.conf.validate`` runs them, and both the system
-checks and the runtime use what it returns. Each rule sees only the values that passed their
-type check, so a rule never meets a value of the wrong type.
-"""
+"""The rules of the engine's ``CRMSYNC`` settings (HubSpot, the rate limit, leases, retries,
+Redis, the admin, history), as problems with check ids."""
 
 from __future__ import annotations
 
-import math
 import re
 import zoneinfo
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from .hubspot import MAX_BATCH_INPUTS
+from ..hubspot import MAX_BATCH_INPUTS
+from .base import IDS, RULES, WARNING, Problem, at_least, error, positive, redact_url
+from .base import rule as _rule
 
-ERROR = "error"
-WARNING = "warning"
-
-#: Check ids, kept stable: an id always means what it first meant (README, "Settings").
-IDS = {
-    "not_a_dict": "crmsync.E001",
-    "batch_size": "crmsync.E002",
-    "base_url": "crmsync.E003",
-    "rate_limit": "crmsync.E004",
-    "lease": "crmsync.E005",
-    "max_attempts": "crmsync.E006",
-    "type": "crmsync.E007",
-    "time_zone": "crmsync.E008",
-    "redis_url": "crmsync.E009",
-    "api_version": "crmsync.E010",
-    "base_url_path": "crmsync.E011",
-    "concurrency": "crmsync.E012",
-    "max_batches": "crmsync.E013",
-    "daily_limit": "crmsync.E014",
-    "timeout": "crmsync.E015",
-    "retry": "crmsync.E016",
-    "key_prefix": "crmsync.E017",
-    "admin_inline_max_rows": "crmsync.E032",
-    "portal_id": "crmsync.E033",
-    "app_url": "crmsync.E034",
-    "status_max_backlog": "crmsync.E030",
-    "heartbeat": "crmsync.E031",
-    "retention_days": "crmsync.E035",
-    "masked_properties": "crmsync.E036",
-    "forget_on_delete": "crmsync.E037",
-    "drain_horizon": "crmsync.E038",
-    "redis_outage_wait": "crmsync.E039",
-    "unknown_key": "crmsync.W001",
-    "no_token": "crmsync.W002",
-}
-#: Settings whose wrong type is reported under their own id rather than crmsync.E007.
-_TYPE_IDS = {
-    "HISTORY_RETENTION_DAYS": "retention_days",
-    "HISTORY_MASKED_PROPERTIES": "masked_properties",
-    "HISTORY_FORGET_ON_DELETE": "forget_on_delete",
-}
 _API_VERSION_RE = re.compile(r"v3|\d{4}-(0[1-9]|1[0-2])")
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with ``CRMSYNC``: its check id, the key concerned, a one-line message."""
-
-    id: str
-    key: str
-    message: str
-    level: str = ERROR
-    hint: str = ""
-    #: Whether crmsync refuses to send because of it (every error, and a missing token).
-    blocks_sending: bool = True
-
-    @property
-    def is_error(self) -> bool:
-        return self.level == ERROR
-
-
-# -- the rules, each on values that passed their type check ---------------------------------
-
-Rule = Callable[[dict[str, Any]], list[Problem]]
-RULES: list[Rule] = []
-
-
-def _rule(function: Rule) -> Rule:
-    RULES.append(function)
-    return function
-
-
-def _error(kind: str, key: str, message: str, hint: str = "") -> list[Problem]:
-    return [Problem(IDS[kind], key, message, hint=hint)]
-
-
-def _at_least(kind: str, name: str, minimum: float, maximum: float = math.inf) -> Rule:
-    def rule(values: dict[str, Any]) -> list[Problem]:
-        value = values.get(name)
-        if value is None or minimum <= value <= maximum:
-            return []
-        most = f" and at most {maximum}" if maximum < math.inf else ""
-        return _error(
-            kind, name, f"CRMSYNC[{name!r}] must be at least {minimum}{most}, got {value!r}."
-        )
-
-    return rule
-
-
-def _positive(kind: str, name: str) -> Rule:
-    def rule(values: dict[str, Any]) -> list[Problem]:
-        value = values.get(name)
-        if value is None or value > 0:
-            return []
-        return _error(kind, name, f"CRMSYNC[{name!r}] must be greater than 0, got {value!r}.")
-
-    return rule
 
 
 @_rule
@@ -122,7 +21,7 @@ def _batch_size(values: dict[str, Any]) -> list[Problem]:
     size = values.get("BATCH_SIZE")
     if size is None or 1 <= size <= MAX_BATCH_INPUTS:
         return []
-    return _error(
+    return error(
         "batch_size",
         "BATCH_SIZE",
         f"CRMSYNC['BATCH_SIZE'] must be between 1 and {MAX_BATCH_INPUTS} (HubSpot's maximum), "
@@ -141,14 +40,14 @@ def _base_url(values: dict[str, Any]) -> list[Problem]:
     except ValueError:
         parts = None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        return _error(
+        return error(
             "base_url",
             "API_BASE_URL",
             f"CRMSYNC['API_BASE_URL'] must be an http(s) URL with a host, got {redact_url(url)!r}.",
         )
     if parts.path.strip("/") or parts.query or parts.fragment:
         root = f"{parts.scheme}://{parts.netloc}"
-        return _error(
+        return error(
             "base_url_path",
             "API_BASE_URL",
             f"CRMSYNC['API_BASE_URL'] must have no path, got {redact_url(url)!r}: use "
@@ -162,7 +61,7 @@ def _api_version(values: dict[str, Any]) -> list[Problem]:
     version = values.get("API_VERSION")
     if version is None or _API_VERSION_RE.fullmatch(version):
         return []
-    return _error(
+    return error(
         "api_version",
         "API_VERSION",
         f"CRMSYNC['API_VERSION'] must be 'v3' or a date version such as '2026-03', "
@@ -175,14 +74,14 @@ def _rate_limit(values: dict[str, Any]) -> list[Problem]:
     problems: list[Problem] = []
     most = values.get("RATE_LIMIT_MAX")
     if most is not None and most < 1:
-        problems += _error(
+        problems += error(
             "rate_limit",
             "RATE_LIMIT_MAX",
             f"CRMSYNC['RATE_LIMIT_MAX'] must be at least 1, got {most!r}.",
         )
     interval = values.get("RATE_LIMIT_INTERVAL_SECONDS")
     if interval is not None and interval <= 0:
-        problems += _error(
+        problems += error(
             "rate_limit",
             "RATE_LIMIT_INTERVAL_SECONDS",
             f"CRMSYNC['RATE_LIMIT_INTERVAL_SECONDS'] must be greater than 0, got {interval!r}.",
@@ -195,7 +94,7 @@ def _lease(values: dict[str, Any]) -> list[Problem]:
     lease, timeout = values.get("LEASE_SECONDS"), values.get("HTTP_TIMEOUT_SECONDS")
     if lease is None or timeout is None or timeout <= 0 or lease >= 2 * timeout:
         return []
-    return _error(
+    return error(
         "lease",
         "LEASE_SECONDS",
         f"CRMSYNC['LEASE_SECONDS'] must be at least twice CRMSYNC['HTTP_TIMEOUT_SECONDS'] "
@@ -207,13 +106,13 @@ def _lease(values: dict[str, Any]) -> list[Problem]:
 def _retry(values: dict[str, Any]) -> list[Problem]:
     base, most = values.get("RETRY_BASE_SECONDS"), values.get("RETRY_MAX_SECONDS")
     if base is not None and base <= 0:
-        return _error(
+        return error(
             "retry",
             "RETRY_BASE_SECONDS",
             f"CRMSYNC['RETRY_BASE_SECONDS'] must be greater than 0, got {base!r}.",
         )
     if base is not None and most is not None and most < base:
-        return _error(
+        return error(
             "retry",
             "RETRY_MAX_SECONDS",
             f"CRMSYNC['RETRY_MAX_SECONDS'] must be at least CRMSYNC['RETRY_BASE_SECONDS'] "
@@ -230,7 +129,7 @@ def _time_zone(values: dict[str, Any]) -> list[Problem]:
     try:
         zoneinfo.ZoneInfo(zone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return _error(
+        return error(
             "time_zone",
             "ACCOUNT_TIME_ZONE",
             f"CRMSYNC['ACCOUNT_TIME_ZONE'] is not a known time zone: {zone!r}.",
@@ -244,7 +143,7 @@ def _redis(values: dict[str, Any]) -> list[Problem]:
     url = values.get("REDIS_URL")
     if not url or urlsplit(url).scheme in _REDIS_SCHEMES:
         return []
-    return _error(
+    return error(
         "redis_url",
         "REDIS_URL",
         f"CRMSYNC['REDIS_URL'] must be empty or a redis://, rediss:// or unix:// URL, got "
@@ -257,9 +156,7 @@ def _key_prefix(values: dict[str, Any]) -> list[Problem]:
     prefix = values.get("REDIS_KEY_PREFIX")
     if prefix is None or prefix.strip():
         return []
-    return _error(
-        "key_prefix", "REDIS_KEY_PREFIX", "CRMSYNC['REDIS_KEY_PREFIX'] must not be empty."
-    )
+    return error("key_prefix", "REDIS_KEY_PREFIX", "CRMSYNC['REDIS_KEY_PREFIX'] must not be empty.")
 
 
 @_rule
@@ -326,7 +223,7 @@ def _masked_properties(values: dict[str, Any]) -> list[Problem]:
     bad = [n for n in names or () if not n.strip() or n != n.strip()]
     if not bad:
         return []
-    return _error(
+    return error(
         "masked_properties",
         "HISTORY_MASKED_PROPERTIES",
         f"CRMSYNC['HISTORY_MASKED_PROPERTIES'] must name HubSpot properties, got {bad[0]!r}.",
@@ -335,63 +232,15 @@ def _masked_properties(values: dict[str, Any]) -> list[Problem]:
 
 
 RULES += [
-    _at_least("retention_days", "HISTORY_RETENTION_DAYS", 0),
-    _at_least("max_attempts", "MAX_ATTEMPTS", 1),
-    _at_least("concurrency", "CONCURRENCY", 1),
-    _at_least("max_batches", "MAX_BATCHES_PER_RUN", 0),
-    _at_least("daily_limit", "RATE_LIMIT_DAILY", 0),
-    _positive("timeout", "HTTP_TIMEOUT_SECONDS"),
-    _at_least("admin_inline_max_rows", "ADMIN_INLINE_MAX_ROWS", 1),
-    _positive("status_max_backlog", "STATUS_MAX_BACKLOG_SECONDS"),
-    _positive("heartbeat", "HEARTBEAT_SECONDS"),
-    _at_least("drain_horizon", "DRAIN_HORIZON_SECONDS", 0, 60),
-    _at_least("redis_outage_wait", "REDIS_OUTAGE_WAIT_SECONDS", 0),
+    at_least("retention_days", "HISTORY_RETENTION_DAYS", 0),
+    at_least("max_attempts", "MAX_ATTEMPTS", 1),
+    at_least("concurrency", "CONCURRENCY", 1),
+    at_least("max_batches", "MAX_BATCHES_PER_RUN", 0),
+    at_least("daily_limit", "RATE_LIMIT_DAILY", 0),
+    positive("timeout", "HTTP_TIMEOUT_SECONDS"),
+    at_least("admin_inline_max_rows", "ADMIN_INLINE_MAX_ROWS", 1),
+    positive("status_max_backlog", "STATUS_MAX_BACKLOG_SECONDS"),
+    positive("heartbeat", "HEARTBEAT_SECONDS"),
+    at_least("drain_horizon", "DRAIN_HORIZON_SECONDS", 0, 60),
+    at_least("redis_outage_wait", "REDIS_OUTAGE_WAIT_SECONDS", 0),
 ]
-
-
-def type_problem(name: str, kind: Any, value: Any) -> Problem | None:
-    """Is ``value`` of the setting's type (``kind``, the dataclass annotation)?"""
-    if kind in ("bool", bool):
-        ok = isinstance(value, bool)
-        wanted = "True or False"
-    elif kind in ("int", int):
-        ok = isinstance(value, int) and not isinstance(value, bool)
-        wanted = "an integer"
-    elif kind in ("float", float):
-        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-        wanted = "a finite number"
-    elif str(kind).startswith("tuple[str"):
-        ok = isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
-        wanted = "a list of strings"
-    else:
-        ok = isinstance(value, str)
-        wanted = "a string"
-    if ok:
-        return None
-    got = "another type" if name == "ACCESS_TOKEN" else _describe(value)  # never echo a token
-    check_id = IDS[_TYPE_IDS.get(name, "type")]
-    return Problem(check_id, name, f"CRMSYNC[{name!r}] must be {wanted}, got {got}.")
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, str):
-        return f"the string {value!r}"
-    if isinstance(value, bool):
-        return f"the boolean {value!r}"
-    text = repr(value)
-    if len(text) > 60:
-        text = text[:57] + "..."
-    return f"{type(value).__name__} {text}"
-
-
-def redact_url(url: str) -> str:
-    """``url`` without the password of its user part (for messages and logs)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable URL>"
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rpartition("@")[2]
-    user = f"{parts.username}:***@" if parts.username else ":***@"
-    return parts._replace(netloc=user + netloc).geturl()
