@@ -64,6 +64,7 @@ _READ_SCOPE = "crm.objects.contacts.read"
 _BATCH_ENDPOINTS = frozenset(("create", "update", "upsert", "read", "archive"))
 _WRITE_ENDPOINTS = frozenset(
     (
+        "merge",
         "create",
         "update",
         "upsert",
@@ -203,6 +204,26 @@ class SandboxApp:
                 contact.created_at = str(properties["createdate"])
             return contact.id
 
+    def merge(self, primary_id: str, merged_id: str) -> dict[str, Any]:
+        """Merge two contacts as HubSpot does (``Store.merge``); the survivor's record."""
+        with self.store.lock:
+            contact = self.store.merge(primary_id, merged_id, now_iso())
+            self.store.mark_visible(contact, self.config.search_lag_ms)
+            record = contact.to_record()
+        self.stats.records("merged", 1)
+        return record
+
+    def archive_contact(self, contact_id: str) -> dict[str, Any]:
+        """Archive (delete) one contact as a HubSpot user would; KeyError if not active."""
+        with self.store.lock:
+            contact = self.store.find(contact_id, None)
+            if contact is None:
+                raise KeyError(f"no active contact {contact_id}")
+            self.store.archive(contact, now_iso())
+            record = contact.to_record()
+        self.stats.records("archived", 1)
+        return record
+
     def stats_snapshot(self) -> dict[str, Any]:
         snapshot = self.stats.snapshot(self.limiter.max_in_window, self.limiter.daily_used)
         # CPU of the whole process: meaningful when the sandbox runs alone (CLI, benchmarks).
@@ -340,8 +361,10 @@ class SandboxApp:
                     return second, getattr(api, second)
                 if method == "POST" and first == "search" and second is None:
                     return "search", api.search
+                if method == "POST" and first == "merge" and second is None:
+                    return "merge", api.merge
                 if method == "GET" and first and second is None and first != "batch":
-                    return "get", lambda _p, _c: api.get(first, parse_qs(query))
+                    return "get", lambda _p, c: api.get(first, parse_qs(query), c)
                 if method == "GET" and first is None:
                     return "list", lambda _p, _c: api.list_page(parse_qs(query))
             elif method == "GET" and first and second is None:
@@ -434,6 +457,20 @@ class SandboxApp:
                 except ValueError as exc:
                     raise ApiError(409, str(exc)) from exc
             return 201, {"ids": ids}
+        if (method, name) == ("POST", "merge"):
+            if not isinstance(payload, dict):
+                raise ApiError(400, 'body must be {"primary": id, "merged": id}')
+            try:
+                return 200, self.merge(str(payload.get("primary")), str(payload.get("merged")))
+            except KeyError as exc:
+                raise ApiError(404, str(exc.args[0])) from None
+        if (method, name) == ("POST", "archive"):
+            if not isinstance(payload, dict) or "id" not in payload:
+                raise ApiError(400, 'body must be {"id": id}')
+            try:
+                return 200, self.archive_contact(str(payload["id"]))
+            except KeyError as exc:
+                raise ApiError(404, str(exc.args[0])) from None
         if (method, name) == ("GET", "companies"):
             return 200, {"results": list(self.store.companies.values())}
         if (method, name) == ("POST", "companies"):
@@ -463,6 +500,7 @@ class SandboxApp:
 
 _SCOPED_ENDPOINTS = frozenset(
     (
+        "merge",
         "create",
         "update",
         "upsert",

@@ -10,6 +10,11 @@ from pathlib import Path
 from typing import Any
 
 CONFLICT_MODES = ("per_input", "batch")
+#: batch/update of a merged-away id: 207 OBJECT_NOT_FOUND, or left out of the answer (both
+#: reported of HubSpot).
+MERGED_UPDATE_MODES = ("not_found", "omit")
+#: batch/read and GET of a merged-away id: the surviving record, or nothing (both reported).
+MERGED_READ_MODES = ("survivor", "none")
 #: Endpoint names that faults can apply to (see ``SandboxConfig.fault_endpoints``).
 FAULTABLE_ENDPOINTS = (
     "create",
@@ -65,6 +70,10 @@ class SandboxConfig:
     #: With trace ids, an existing email is a per-input 207 error ("per_input") or fails the
     #: whole batch with 409 ("batch"). Without trace ids it always fails the whole batch.
     conflict_mode: str = "per_input"
+    #: What batch/update answers for a merged-away id (see MERGED_UPDATE_MODES).
+    merged_update: str = "not_found"
+    #: What batch/read and GET answer for a merged-away id (see MERGED_READ_MODES).
+    merged_read: str = "survivor"
     #: Answer 403 MISSING_SCOPES to every contacts, properties and associations call.
     missing_scopes: bool = False
     #: Fault rates, each 0..1, drawn from its own seeded generator.
@@ -92,6 +101,10 @@ class SandboxConfig:
     def __post_init__(self) -> None:
         if self.conflict_mode not in CONFLICT_MODES:
             raise ConfigError(f"conflict_mode must be one of {CONFLICT_MODES}")
+        if self.merged_update not in MERGED_UPDATE_MODES:
+            raise ConfigError(f"merged_update must be one of {MERGED_UPDATE_MODES}")
+        if self.merged_read not in MERGED_READ_MODES:
+            raise ConfigError(f"merged_read must be one of {MERGED_READ_MODES}")
         for name in (
             "fault_5xx_rate",
             "fault_423_rate",
