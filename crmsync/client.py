@@ -294,6 +294,31 @@ def read_by_email_body(
     }
 
 
+def batch_read(
+    client: HubSpotClient,
+    body: Mapping[str, Any],
+    before_send: Hook | None = None,
+    encoded: bytes | None = None,
+) -> BatchResponse:
+    """batch/read with a body from ``read_body`` (by id, email or a unique property)."""
+    path = f"{client.objects_path()}/batch/read"
+    return client._batch(path, encoded or encode(body), before_send)
+
+
+def read_body(
+    keys: Sequence[str], id_property: str = "", properties: Sequence[str] = ("email",)
+) -> dict[str, Any]:
+    """A batch/read body: by record id (``id_property`` empty), else by that property."""
+    body: dict[str, Any] = {
+        "properties": list(properties),
+        "propertiesWithHistory": [],
+        "inputs": [{"id": k} for k in keys],
+    }
+    if id_property:
+        body["idProperty"] = id_property
+    return body
+
+
 class _Secret:
     """A token that never shows itself: repr and str are redacted."""
 

@@ -1,0 +1,214 @@
+"""Merges and deletions made in HubSpot, followed: an update answered OBJECT_NOT_FOUND (or
+left out of the answer) looks the contact up again, relinks the row to the surviving record
+and sends it the row's values; creates it again only when nothing is found. Against the
+sandbox over real HTTP, through ``sync_pending()``."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from crmsync import services
+from crmsync.models import Contact, SyncAttempt, SyncStatus
+from crmsync.sync import calls, writeback
+from tests.factories import ContactFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _synced(**fields) -> Contact:
+    contact = ContactFactory(**fields)
+    services.sync_pending()
+    contact.refresh_from_db()
+    assert contact.sync_status == SyncStatus.SYNCED
+    return contact
+
+
+def _edit(contact: Contact, **fields) -> None:
+    for name, value in fields.items():
+        setattr(contact, name, value)
+    contact.save()
+
+
+def _notes(contact: Contact) -> list[str]:
+    return list(
+        SyncAttempt.objects.filter(contact=contact)
+        .order_by("id")
+        .values_list("error_message", flat=True)
+    )
+
+
+def _remote(sandbox, contact_id: str) -> dict:
+    (record,) = [c for c in sandbox.contacts() if c["id"] == contact_id]
+    return record
+
+
+@pytest.mark.parametrize("merged_update", ["not_found", "omit"])
+def test_an_update_of_a_merged_away_contact_relinks_it_to_the_survivor(
+    crmsync_settings, hubspot_sandbox, merged_update
+):
+    hubspot_sandbox.configure(merged_update=merged_update)
+    contact = _synced(email="row@example.com", firstname="Row")
+    old_id = contact.hubspot_id
+    survivor = hubspot_sandbox.add_contact({"email": "kept@example.com", "firstname": "Kept"})
+    hubspot_sandbox.merge(survivor, old_id)
+    _edit(contact, firstname="Edited", lastname="After")
+    services.sync_pending()
+    contact.refresh_from_db()
+    assert contact.sync_status == SyncStatus.SYNCED, contact.sync_error
+    assert contact.hubspot_id == survivor
+    record = _remote(hubspot_sandbox, survivor)
+    # the row's values went to the survivor (all of them: what it holds is not known)
+    assert record["properties"]["firstname"] == "Edited"
+    assert record["properties"]["lastname"] == "After"
+    assert record["properties"]["email"] == "row@example.com"
+    assert len(hubspot_sandbox.contacts()) == 1  # nothing created
+    assert any(f"merged into {survivor}" in note for note in _notes(contact))
+    # the next edit goes straight to the survivor
+    _edit(contact, firstname="Again")
+    assert services.sync_pending().requests == 1
+    assert _remote(hubspot_sandbox, survivor)["properties"]["firstname"] == "Again"
+
+
+def test_when_reads_of_the_merged_id_give_nothing_the_email_still_finds_the_survivor(
+    crmsync_settings, hubspot_sandbox
+):
+    """merged_read="none": the old id reads as nothing. The row's email was the merged-away
+    contact's, now a secondary email of the survivor: batch/read by email misses it, the
+    create again answers 409 naming the survivor, and the row is linked to it."""
+    hubspot_sandbox.configure(merged_read="none")
+    contact = _synced(email="row@example.com", firstname="Row")
+    survivor = hubspot_sandbox.add_contact({"email": "kept@example.com"})
+    hubspot_sandbox.merge(survivor, contact.hubspot_id)
+    _edit(contact, firstname="Edited")
+    services.sync_pending()
+    contact.refresh_from_db()
+    assert contact.sync_status == SyncStatus.SYNCED, contact.sync_error
+    assert contact.hubspot_id == survivor
+    assert _remote(hubspot_sandbox, survivor)["properties"]["firstname"] == "Edited"
+    assert len(hubspot_sandbox.contacts()) == 1
+
+
+def test_a_contact_deleted_in_hubspot_and_made_again_there_is_found_again_by_email(
+    crmsync_settings, hubspot_sandbox
+):
+    contact = _synced(email="row@example.com", firstname="Row")
+    hubspot_sandbox.archive_contact(contact.hubspot_id)
+    again = hubspot_sandbox.add_contact({"email": "row@example.com", "firstname": "Typed"})
+    _edit(contact, firstname="Edited")
+    services.sync_pending()
+    contact.refresh_from_db()
+    assert contact.sync_status == SyncStatus.SYNCED, contact.sync_error
+    assert contact.hubspot_id == again
+    assert _remote(hubspot_sandbox, again)["properties"]["firstname"] == "Edited"
+    assert any(f"found again by email: {again}" in note for note in _notes(contact))
+
+
+def test_a_contact_deleted_in_hubspot_is_created_again_while_the_row_is_wanted(
+    crmsync_settings, hubspot_sandbox
+):
+    contact = _synced(email="row@example.com", firstname="Row")
+    old_id = contact.hubspot_id
+    hubspot_sandbox.archive_contact(old_id)
+    _edit(contact, firstname="Edited")
+    services.sync_pending()
+    contact.refresh_from_db()
+    assert contact.sync_status == SyncStatus.SYNCED, contact.sync_error
+    assert contact.hubspot_id not in ("", old_id)
+    record = _remote(hubspot_sandbox, contact.hubspot_id)
+    assert record["archived"] is False
+    assert record["properties"]["firstname"] == "Edited"
+    assert any("created again" in note for note in _notes(contact))
+
+
+def test_one_merged_row_in_a_batch_leaves_the_others_unchanged(crmsync_settings, hubspot_sandbox):
+    rows = [_synced(email=f"r{n}@example.com", firstname=f"R{n}") for n in range(4)]
+    ids = [r.hubspot_id for r in rows]
+    survivor = hubspot_sandbox.add_contact({"email": "kept@example.com"})
+    hubspot_sandbox.merge(survivor, ids[1])
+    for n, row in enumerate(rows):
+        _edit(row, lastname=f"L{n}")
+    summary = services.sync_pending()
+    assert summary.failed == 0
+    for n, row in enumerate(rows):
+        row.refresh_from_db()
+        assert row.sync_status == SyncStatus.SYNCED
+        want = survivor if n == 1 else ids[n]
+        assert row.hubspot_id == want
+        assert _remote(hubspot_sandbox, want)["properties"]["lastname"] == f"L{n}"
+    assert len(hubspot_sandbox.contacts()) == 4
+
+
+def test_a_row_not_found_twice_in_a_row_fails_with_a_clear_message(
+    crmsync_settings, hubspot_sandbox, monkeypatch
+):
+    """The survivor a read names is itself not found: no second lookup, no loop."""
+    contact = _synced(email="row@example.com")
+    old_id = contact.hubspot_id
+    hubspot_sandbox.archive_contact(old_id)
+    real = calls.read_contacts
+
+    def phantom(batch, keys, id_property=""):
+        found, record, error = real(batch, keys, id_property)
+        if not id_property:
+            found = [{"id": "424242", "properties": {"hs_merged_object_ids": old_id}}]
+        return found, record, error
+
+    monkeypatch.setattr(calls, "read_contacts", phantom)
+    _edit(contact, firstname="Edited")
+    summary = services.sync_pending()
+    contact.refresh_from_db()
+    assert summary.requests <= 4
+    assert contact.sync_status == SyncStatus.FAILED
+    assert "not found twice in a row" in contact.sync_error
+    assert "424242" in contact.sync_error
+    assert len(hubspot_sandbox.contacts()) == 1  # the archived one; nothing created
+
+
+class Crash(Exception):
+    pass
+
+
+def test_a_crash_between_the_lookup_and_the_write_back_relinks_once(
+    crmsync_settings, hubspot_sandbox, monkeypatch
+):
+    contact = _synced(email="row@example.com", firstname="Row")
+    survivor = hubspot_sandbox.add_contact({"email": "kept@example.com"})
+    hubspot_sandbox.merge(survivor, contact.hubspot_id)
+    _edit(contact, firstname="Edited")
+
+    def crash(batch):
+        raise Crash("worker died after the lookup and the update to the survivor")
+
+    monkeypatch.setattr(writeback, "write_back", crash)
+    with pytest.raises(Crash):
+        services.sync_batch()
+    monkeypatch.undo()
+    Contact.objects.update(lease_expires_at=timezone.now() - dt.timedelta(seconds=1))
+    services.sync_pending()
+    contact.refresh_from_db()
+    assert contact.sync_status == SyncStatus.SYNCED, contact.sync_error
+    assert contact.hubspot_id == survivor
+    assert _remote(hubspot_sandbox, survivor)["properties"]["firstname"] == "Edited"
+    assert len(hubspot_sandbox.contacts()) == 1
+
+
+def test_two_workers_relink_merged_rows_once_each(crmsync_settings, hubspot_sandbox):
+    rows = [_synced(email=f"w{n}@example.com") for n in range(12)]
+    survivors = {}
+    for row in rows[::3]:
+        survivors[row.pk] = hubspot_sandbox.add_contact({"email": f"s{row.pk}@example.com"})
+        hubspot_sandbox.merge(survivors[row.pk], row.hubspot_id)
+    before = {r.pk: r.hubspot_id for r in rows}
+    for row in rows:
+        _edit(row, firstname="Both")
+    summary = services.sync_pending(concurrency=2)
+    assert summary.failed == 0
+    for row in rows:
+        row.refresh_from_db()
+        assert row.sync_status == SyncStatus.SYNCED
+        assert row.hubspot_id == survivors.get(row.pk, before[row.pk])
+        assert _remote(hubspot_sandbox, row.hubspot_id)["properties"]["firstname"] == "Both"
+    assert len(hubspot_sandbox.contacts()) == 12
