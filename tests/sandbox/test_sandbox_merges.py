@@ -135,3 +135,13 @@ def test_an_archived_contact_is_not_found_by_update_or_read(api, hubspot_sandbox
     assert api.post("/_sandbox/archive", {"id": contact_id}).status_code == 404
     with pytest.raises(KeyError):
         hubspot_sandbox.merge(contact_id, hubspot_sandbox.add_contact({"email": "x@example.com"}))
+
+
+def test_the_variants_are_options_of_the_command_too():
+    from crmsync.sandbox.cli import config_from_options
+    from crmsync.sandbox.config import ConfigError
+
+    config = config_from_options({"merged_update": "omit", "merged_read": "none"})
+    assert (config.merged_update, config.merged_read) == ("omit", "none")
+    with pytest.raises(ConfigError):
+        config.replace(merged_read="maybe")
