@@ -212,3 +212,53 @@ def test_two_workers_relink_merged_rows_once_each(crmsync_settings, hubspot_sand
         assert row.hubspot_id == survivors.get(row.pk, before[row.pk])
         assert _remote(hubspot_sandbox, row.hubspot_id)["properties"]["firstname"] == "Both"
     assert len(hubspot_sandbox.contacts()) == 12
+
+
+def test_the_survivor_gets_the_rows_associations(crmsync_settings, hubspot_sandbox):
+    link = [
+        {
+            "to": {"id": "9002"},
+            "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 279}],
+        }
+    ]
+    contact = _synced(email="row@example.com", associations=link)
+    survivor = hubspot_sandbox.add_contact({"email": "kept@example.com"})
+    hubspot_sandbox.merge(survivor, contact.hubspot_id)
+    _edit(contact, firstname="Edited")
+    services.sync_pending()
+    contact.refresh_from_db()
+    assert contact.hubspot_id == survivor
+    assert "9002" in hubspot_sandbox.associations(survivor)
+    assert contact.synced_associations == [["9002", "HUBSPOT_DEFINED", 279]]
+
+
+def test_a_stop_after_the_lookup_keeps_the_new_link_and_sends_it_next_time(
+    crmsync_settings, hubspot_sandbox, monkeypatch
+):
+    from crmsync import shutdown
+    from crmsync.sync import refind
+
+    contact = _synced(email="row@example.com", firstname="Row")
+    survivor = hubspot_sandbox.add_contact({"email": "kept@example.com"})
+    hubspot_sandbox.merge(survivor, contact.hubspot_id)
+    _edit(contact, firstname="Edited")
+    real = refind.relink
+
+    def relink_then_stop(*args, **kwargs):
+        real(*args, **kwargs)
+        shutdown.request_stop("test: SIGTERM after the lookup")
+
+    monkeypatch.setattr(refind, "relink", relink_then_stop)
+    try:
+        services.sync_batch()
+    finally:
+        shutdown.clear()
+    monkeypatch.undo()
+    contact.refresh_from_db()
+    assert contact.sync_status == SyncStatus.PENDING
+    assert contact.hubspot_id == survivor  # the link is kept, its values not sent yet
+    assert _remote(hubspot_sandbox, survivor)["properties"]["firstname"] == "Row"  # merged
+    services.sync_pending()
+    contact.refresh_from_db()
+    assert contact.sync_status == SyncStatus.SYNCED
+    assert _remote(hubspot_sandbox, survivor)["properties"]["firstname"] == "Edited"
