@@ -50,9 +50,11 @@ def test_an_update_of_a_merged_away_contact_relinks_it_to_the_survivor(
     crmsync_settings, hubspot_sandbox, merged_update
 ):
     hubspot_sandbox.configure(merged_update=merged_update)
-    contact = _synced(email="row@example.com", firstname="Row")
+    contact = _synced(email="row@example.com", firstname="Row", phone="123")
     old_id = contact.hubspot_id
-    survivor = hubspot_sandbox.add_contact({"email": "kept@example.com", "firstname": "Kept"})
+    survivor = hubspot_sandbox.add_contact(
+        {"email": "kept@example.com", "firstname": "Kept", "phone": "999"}
+    )
     hubspot_sandbox.merge(survivor, old_id)
     _edit(contact, firstname="Edited", lastname="After")
     services.sync_pending()
@@ -63,6 +65,7 @@ def test_an_update_of_a_merged_away_contact_relinks_it_to_the_survivor(
     # the row's values went to the survivor (all of them: what it holds is not known)
     assert record["properties"]["firstname"] == "Edited"
     assert record["properties"]["lastname"] == "After"
+    assert record["properties"]["phone"] == "123"  # not edited here, but the survivor's differed
     assert record["properties"]["email"] == "row@example.com"
     assert len(hubspot_sandbox.contacts()) == 1  # nothing created
     assert any(f"merged into {survivor}" in note for note in _notes(contact))
@@ -238,9 +241,10 @@ def test_a_stop_after_the_lookup_keeps_the_new_link_and_sends_it_next_time(
     from crmsync import shutdown
     from crmsync.sync import refind
 
-    contact = _synced(email="row@example.com", firstname="Row")
-    survivor = hubspot_sandbox.add_contact({"email": "kept@example.com"})
-    hubspot_sandbox.merge(survivor, contact.hubspot_id)
+    contact = _synced(email="row@example.com", firstname="Row", phone="123")
+    old_id = contact.hubspot_id
+    survivor = hubspot_sandbox.add_contact({"email": "kept@example.com", "phone": "999"})
+    hubspot_sandbox.merge(survivor, old_id)
     _edit(contact, firstname="Edited")
     real = refind.relink
 
@@ -256,9 +260,13 @@ def test_a_stop_after_the_lookup_keeps_the_new_link_and_sends_it_next_time(
     monkeypatch.undo()
     contact.refresh_from_db()
     assert contact.sync_status == SyncStatus.PENDING
-    assert contact.hubspot_id == survivor  # the link is kept, its values not sent yet
+    # the old id is kept (and what HubSpot held of it): the next try finds the survivor
+    # again and sends it everything
+    assert contact.hubspot_id == old_id
     assert _remote(hubspot_sandbox, survivor)["properties"]["firstname"] == "Row"  # merged
     services.sync_pending()
     contact.refresh_from_db()
     assert contact.sync_status == SyncStatus.SYNCED
+    assert contact.hubspot_id == survivor
     assert _remote(hubspot_sandbox, survivor)["properties"]["firstname"] == "Edited"
+    assert _remote(hubspot_sandbox, survivor)["properties"]["phone"] == "123"

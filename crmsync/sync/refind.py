@@ -120,7 +120,10 @@ def relink(sender: Sender, item: Input, hubspot_id: str, note: str, record: Reco
     except MappingError as exc:  # it mapped when planned: only a changed mapping
         batch.fail(row, f"Cannot send: {exc}", "MAPPING_ERROR", record)
         return
-    batch.linked[row.id] = hubspot_id
+    # Not in ``batch.linked``: should the follow-up not go through (a retry, a rejection, a
+    # stop), the row keeps its old id and what HubSpot held of it, and its next try looks
+    # the new record up again and sends it everything, rather than only what changed since
+    # the old record last took it.
     batch.awaiting_followup.add(row.id)
     batch.decide(row, outcomes.relinked(row, hubspot_id, note), record)
     sender.superseded.append(item)

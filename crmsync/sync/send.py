@@ -269,7 +269,9 @@ def release_unsent(sender: Sender, *, reason: str) -> None:
     for row_id in batch.awaiting_followup:
         decision = batch.decisions.get(row_id)
         if decision is not None and decision.outcome == Outcome.LINKED:
-            _put_back(batch, row_id, decision.hubspot_id, reason)
+            # a row relinked after a merge keeps its old id: its next try finds it again
+            linked = "" if row_id in batch.refound else decision.hubspot_id
+            _put_back(batch, row_id, linked, reason)
     for item in batch.awaiting_associations:
         decision = batch.decisions.get(item.primary.id)
         due = item.links and (item.links.archive or item.links.create)
