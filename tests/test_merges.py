@@ -270,3 +270,23 @@ def test_a_stop_after_the_lookup_keeps_the_new_link_and_sends_it_next_time(
     assert contact.hubspot_id == survivor
     assert _remote(hubspot_sandbox, survivor)["properties"]["firstname"] == "Edited"
     assert _remote(hubspot_sandbox, survivor)["properties"]["phone"] == "123"
+
+
+def test_a_lookup_whose_answer_is_lost_is_tried_again_later_never_held(
+    crmsync_settings, hubspot_sandbox
+):
+    contact = _synced(email="", firstname="NoMail", lastname="Row")
+    survivor = hubspot_sandbox.add_contact({"email": "kept@example.com"})
+    hubspot_sandbox.merge(survivor, contact.hubspot_id)
+    hubspot_sandbox.configure(fault_endpoints=["read"], drop_after_commit_rate=1.0)
+    _edit(contact, firstname="Edited")
+    services.sync_batch()
+    contact.refresh_from_db()
+    assert contact.sync_status == SyncStatus.PENDING  # not held: a read created nothing
+    hubspot_sandbox.configure(drop_after_commit_rate=0.0)
+    Contact.objects.update(next_attempt_at=timezone.now())
+    services.sync_pending()
+    contact.refresh_from_db()
+    assert contact.sync_status == SyncStatus.SYNCED, contact.sync_error
+    assert contact.hubspot_id == survivor
+    assert _remote(hubspot_sandbox, survivor)["properties"]["firstname"] == "Edited"

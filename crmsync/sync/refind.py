@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from ..exceptions import HubSpotError, OutcomeUnknownError, RetryLaterError
 from ..mapping import MappingError
 from ..registry import create_only_for
 from . import calls, matching, outcomes, plan
@@ -59,11 +60,11 @@ def find_again(sender: Sender, items: list[Input], record: Record) -> None:
         return
     by_id, read_record, error = calls.read_contacts(batch, [str(i.body["id"]) for i in todo])
     if error is not None:
-        request_failed(batch, todo, error, read_record)
+        _read_failed(batch, todo, error, read_record)
         return
     lookups, read_record, error = _lookups(batch, todo, by_id, read_record)
     if error is not None:
-        request_failed(batch, todo, error, read_record)
+        _read_failed(batch, todo, error, read_record)
         return
     for item in todo:
         old_id = str(item.body["id"])
@@ -78,6 +79,14 @@ def find_again(sender: Sender, items: list[Input], record: Record) -> None:
             relink(sender, item, found.hubspot_id, found.note, read_record)
         else:
             create_again(sender, item, found.note, read_record)
+
+
+def _read_failed(batch: Batch, items: list[Input], error: HubSpotError, record: Record) -> None:
+    """A read changes nothing: a lost answer is only "try again later" (never "the create
+    may have happened", which would hold a row without email)."""
+    if isinstance(error, OutcomeUnknownError):
+        error = RetryLaterError(error.message, status=None, category="OUTCOME_UNKNOWN")
+    request_failed(batch, items, error, record)
 
 
 def _lookups(
