@@ -601,7 +601,7 @@ def run_chaos(options: ChaosOptions) -> ChaosReport:
             neighbour = Neighbour(sandbox.url, options.sandbox_rate_limit // 2, options.seed)
             neighbour.start()
         editor = _start_editor(options, rows, worker_env, work)
-        mergeable = [r.key for r in rows if r.kind in chaos_merges.MERGEABLE_KINDS]
+        mergeable = [r.key for r in rows if r.kind in chaos_merges.kinds(options.sandbox_options)]
         merger = chaos_merges.Merger(
             options.merges, mergeable, options.seed, filled["table"], worker_env, work
         )

@@ -21,6 +21,15 @@ from bench.common import BenchError, Sandbox
 #: Rows that own their HubSpot record (rows sharing an email, or linked to a contact HubSpot
 #: already had, share a record: merging it would move several rows at once).
 MERGEABLE_KINDS = ("valid", "no_email")
+
+
+def kinds(sandbox_options: Mapping[str, Any]) -> tuple[str, ...]:
+    """The kinds of rows to merge. When reads of a merged-away id give nothing
+    (``merged_read=none``), a row without email cannot be found again (crmsync fails it
+    with a note rather than risk a duplicate): merge only rows with an email then."""
+    return ("valid",) if sandbox_options.get("merged_read") == "none" else MERGEABLE_KINDS
+
+
 #: Merge once this share of the rows is synced.
 START_SHARE = 1 / 3
 

@@ -290,3 +290,26 @@ def test_a_lookup_whose_answer_is_lost_is_tried_again_later_never_held(
     assert contact.sync_status == SyncStatus.SYNCED, contact.sync_error
     assert contact.hubspot_id == survivor
     assert _remote(hubspot_sandbox, survivor)["properties"]["firstname"] == "Edited"
+
+
+@pytest.mark.parametrize("merged_read", ["survivor", "none"])
+def test_a_row_without_email_whose_record_is_gone_fails_rather_than_duplicating(
+    crmsync_settings, hubspot_sandbox, merged_read
+):
+    """Deleted, or merged with reads of the old id giving nothing: nothing to look it up by,
+    so it is not created again (that could duplicate the contact it was merged into)."""
+    hubspot_sandbox.configure(merged_read=merged_read)
+    contact = _synced(email="", firstname="NoMail", lastname="Row")
+    survivor = hubspot_sandbox.add_contact({"email": "kept@example.com"})
+    if merged_read == "none":
+        hubspot_sandbox.merge(survivor, contact.hubspot_id)
+    else:
+        hubspot_sandbox.archive_contact(contact.hubspot_id)
+    _edit(contact, firstname="Edited")
+    services.sync_pending()
+    contact.refresh_from_db()
+    assert contact.sync_status == SyncStatus.FAILED
+    assert contact.sync_error_category == "OBJECT_NOT_FOUND"
+    assert "no email" in contact.sync_error and "Forget the HubSpot id" in contact.sync_error
+    active = [c for c in hubspot_sandbox.contacts() if not c["archived"]]
+    assert [c["id"] for c in active] == [survivor]  # nothing created

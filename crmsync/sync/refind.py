@@ -5,9 +5,11 @@ merged-away id may give the surviving record, which lists the old id in
 ``hs_merged_object_ids``), then by a unique property when one is configured, then by email
 (batch/read; secondary emails are not found that way, but a create then answers 409 naming
 their owner, which links the row). What is found is relinked and sent the row's values;
-when nothing is found, the row is created again. A row not found a second time in the same
-batch fails with a clear message: never a loop. Reads only: the write-back stays fenced by
-the claim token, and a crash before it just repeats the lookup on the next claim."""
+when nothing is found, the row is created again (one without an email or unique value to
+look it up by fails instead, with a note: creating it could duplicate a merged contact).
+A row not found a second time in the same batch fails with a clear message: never a loop.
+Reads only: the write-back stays fenced by the claim token, and a crash before it just
+repeats the lookup on the next claim."""
 
 from __future__ import annotations
 
@@ -35,6 +37,12 @@ NOT_FOUND_TWICE = (
     "HubSpot contact {old} is gone, and {new}, found in its place, was not found either "
     "(not found twice in a row: no further lookup). Check HubSpot, then set the HubSpot id "
     "or forget it (admin actions) and queue the row again."
+)
+
+NOTHING_TO_FIND_BY = (
+    "This row has no email (nor unique property value) to find it again by, so it is not "
+    "created again: that could duplicate a contact it was merged into. Check HubSpot, then "
+    "set its HubSpot id, or use *Forget the HubSpot id* to create it again (admin actions)."
 )
 
 
@@ -77,6 +85,10 @@ def find_again(sender: Sender, items: list[Input], record: Record) -> None:
                 batch.retry(row, "HubSpot's answer did not mention this contact", "", record)
         elif found.hubspot_id:
             relink(sender, item, found.hubspot_id, found.note, read_record)
+        elif not any(_value(item, name) for name in ("email", unique_property(batch)) if name):
+            message = f"{found.note}. {NOTHING_TO_FIND_BY}"
+            for row in item.rows:
+                batch.fail(row, message, matching.NOT_FOUND, read_record)
         else:
             create_again(sender, item, found.note, read_record)
 
