@@ -313,3 +313,40 @@ def test_a_row_without_email_whose_record_is_gone_fails_rather_than_duplicating(
     assert "no email" in contact.sync_error and "Forget the HubSpot id" in contact.sync_error
     active = [c for c in hubspot_sandbox.contacts() if not c["archived"]]
     assert [c["id"] for c in active] == [survivor]  # nothing created
+
+
+def test_the_unique_property_hook_is_looked_up_before_the_email(
+    crmsync_settings, hubspot_sandbox, monkeypatch
+):
+    """With ``CRMSYNC["UNIQUE_PROPERTY"]`` (the upsert write mode's setting), the record is
+    looked up by that property's value too (batch/read with it as idProperty; the sandbox's
+    read by a custom property is played here by wrapping the read)."""
+    from crmsync.sync import refind
+
+    hubspot_sandbox.add_property(
+        {"name": "crmsync_key", "label": "Key", "type": "string", "hasUniqueValue": True}
+    )
+    contact = _synced(email="row@example.com", properties={"crmsync_key": "k-1"})
+    hubspot_sandbox.archive_contact(contact.hubspot_id)
+    again = hubspot_sandbox.add_contact({"email": "other@example.com", "crmsync_key": "k-1"})
+    asked = []
+    real = calls.read_contacts
+
+    def by_key(batch, keys, id_property=""):
+        if id_property != "crmsync_key":
+            return real(batch, keys, id_property)
+        asked.append(list(keys))
+        records = [c for c in hubspot_sandbox.contacts() if not c["archived"]]
+        found = [c for c in records if c["properties"].get("crmsync_key") in keys]
+        _, record, error = real(batch, [], "")
+        return found, record, error
+
+    monkeypatch.setattr(refind, "unique_property", lambda batch: "crmsync_key")
+    monkeypatch.setattr(calls, "read_contacts", by_key)
+    _edit(contact, firstname="Edited")
+    services.sync_pending()
+    contact.refresh_from_db()
+    assert asked == [["k-1"]]
+    assert contact.sync_status == SyncStatus.SYNCED, contact.sync_error
+    assert contact.hubspot_id == again
+    assert any(f"found again by crmsync_key: {again}" in note for note in _notes(contact))
