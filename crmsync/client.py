@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.parse import quote
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -24,9 +23,7 @@ from requests.structures import CaseInsensitiveDict
 from . import __version__
 from .answers import http_error, parse_json, transport_error
 from .exceptions import (
-    EndpointNotFoundError,
     RateLimitedError,
-    RejectedError,
 )
 from .hubspot import daily_quota
 
@@ -36,10 +33,6 @@ USER_AGENT = f"crmsync/{__version__} (+https://github.com/crmsync/crmsync) pytho
 
 
 Hook = Callable[[], None]
-
-#: HubSpot's token-info endpoints: a private app's token or a service key, an OAuth token.
-PRIVATE_APP_INFO_PATH = "/oauth/v2/private-apps/get/access-token-info"
-OAUTH_INFO_PATH = "/oauth/v1/access-tokens"
 
 
 class Limiter(Protocol):
@@ -210,44 +203,6 @@ class HubSpotClient:
     def probe(self, timeout: float = 5.0) -> None:
         """One cheap read with a short timeout; raises AuthenticationError... if refused."""
         self._send("GET", f"{self.objects_path()}?limit=1", None, timeout=timeout)
-
-    def token_info(self, timeout: float = 5.0) -> dict[str, Any]:
-        """What HubSpot says of this client's token: ``{"kind", "scopes", "hub_id"}``.
-
-        Asks the private-app endpoint (private apps' tokens and service keys), then, if that
-        refuses it, the OAuth endpoint. The token goes in the body or the path; the path is
-        never shown in an error (``<token>`` instead), and HubSpot's answer, which may echo
-        the token, is reduced to the scopes and the account."""
-        secret = str(self.session.headers.get("Authorization", "")).removeprefix("Bearer ")
-        data = encode({"tokenKey": secret})
-        try:
-            answer = self._token_request("POST", PRIVATE_APP_INFO_PATH, data, timeout)
-            kind, hub_id = "private_app", answer.get("hubId")
-        except (RejectedError, EndpointNotFoundError):  # not a private app's token
-            path = f"{OAUTH_INFO_PATH}/{quote(secret, safe='')}"
-            answer = self._token_request("GET", path, None, timeout)
-            kind, hub_id = "oauth", answer.get("hub_id")
-        scopes = answer.get("scopes")
-        if not isinstance(scopes, list):
-            raise RejectedError("HubSpot's token info carried no list of scopes", status=200)
-        return {"kind": kind, "scopes": sorted(str(s) for s in scopes), "hub_id": hub_id}
-
-    def _token_request(
-        self, method: str, path: str, data: bytes | None, timeout: float
-    ) -> dict[str, Any]:
-        shown = path if path == PRIVATE_APP_INFO_PATH else f"{OAUTH_INFO_PATH}/<token>"
-        wait = min(timeout, self.timeout)
-        try:
-            response = self.session.request(
-                method, self.base_url + path, data=data, timeout=(min(wait, 10.0), wait)
-            )
-        except requests.RequestException as exc:
-            raise transport_error(exc, method, shown) from None
-        parsed = parse_json(response)
-        correlation_id = response.headers.get("X-HubSpot-Correlation-Id", "")
-        if response.status_code >= 400:
-            raise http_error(response, parsed, correlation_id, method, shown)
-        return parsed or {}
 
     def get_properties(self) -> list[dict[str, Any]]:
         answer, _, _ = self._send("GET", self.properties_path(), None)
