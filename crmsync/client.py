@@ -67,6 +67,13 @@ def objects_path(api_version: str, object_type: str = "contacts") -> str:
     return f"/crm/objects/{api_version}/{object_type}"
 
 
+def associations_path(api_version: str) -> str:
+    """Contact -> company associations: legacy v4, or the date-versioned path."""
+    if api_version == "v3":
+        return "/crm/v4/associations/contacts/companies"
+    return f"/crm/associations/{api_version}/contacts/companies"
+
+
 class HubSpotClient:
     """Talks to the CRM contacts API. Thread-safe enough to share across a worker's threads:
     the session holds no cookies and urllib3's pool is thread-safe."""
@@ -164,9 +171,7 @@ class HubSpotClient:
         return self._batch(path, encoded or encode({"inputs": list(inputs)}), before_send)
 
     def associations_path(self) -> str:
-        if self.api_version == "v3":
-            return "/crm/v4/associations/contacts/companies"
-        return f"/crm/associations/{self.api_version}/contacts/companies"
+        return associations_path(self.api_version)
 
     def associations_create(
         self,

@@ -137,3 +137,13 @@ def test_batches_follow_batch_size(crmsync_sandbox, settings):
         ContactFactory(email=f"p{i}@example.com")
     result = dryrun.preview(dryrun.due_rows())
     assert [len(r.inputs) for r in result.requests] == [2, 2, 1]
+
+
+def test_a_create_whose_answer_was_lost_is_looked_up_first_as_the_sync_would(crmsync_sandbox):
+    row = ContactFactory(email="lost@example.com", needs_reconcile=True)
+    result = dryrun.preview(dryrun.due_rows())
+    assert [r.endpoint for r in result.requests] == ["read", "create"]
+    (lookup,) = result.requests[0].inputs
+    assert lookup.contact_ids == [row.pk]
+    assert lookup.body["inputs"] == [{"id": "lost@example.com"}]
+    assert lookup.body["idProperty"] == "email"

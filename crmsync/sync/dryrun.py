@@ -18,7 +18,7 @@ from django.db.models import QuerySet
 from django.db.models.functions import Now
 
 from .. import db
-from ..client import objects_path
+from ..client import associations_path, objects_path, read_by_email_body
 from ..conf import get_settings
 from ..models import Contact, SyncStatus
 from .plan import Input, Plan, candidates
@@ -108,36 +108,34 @@ def preview(rows: list[db.ClaimedRow]) -> DryRun:
     """Plan ``rows`` as successive claims of ``BATCH_SIZE`` would; send and change nothing."""
     conf = get_settings()
     size = max(int(conf.BATCH_SIZE), 1)
-    path = objects_path(conf.API_VERSION)
+    paths = (objects_path(conf.API_VERSION), associations_path(conf.API_VERSION))
     result = DryRun(rows=len(rows))
     for start in range(0, len(rows), size):
         group = rows[start : start + size]
-        _add(result, plan_claimed(group, TAG), {r.id: r for r in group}, path)
+        _add(result, plan_claimed(group, TAG), {r.id: r for r in group}, paths)
     return result
 
 
-def _add(result: DryRun, plan: Plan, rows: dict[int, db.ClaimedRow], path: str) -> None:
+def _add(
+    result: DryRun, plan: Plan, rows: dict[int, db.ClaimedRow], paths: tuple[str, str]
+) -> None:
+    """The plan's requests in the sender's order: updates, a lookup by email, creates."""
+    path, links_path = paths
+    _requests(result, "update", f"{path}/batch/update", plan.updates)
     lookups = [r for i in plan.creates for r in i.rows if r.needs_reconcile]
     lookups += plan.archive_lookups
     if lookups:
         emails = sorted({e for r in lookups for e in candidates(r)})
-        body = {"idProperty": "email", "inputs": [{"id": e} for e in emails]}
+        body = read_by_email_body(emails)
         ids = [r.id for r in lookups]
         item = PlannedInput(ids, ", ".join(emails), "", body)
         result.requests.append(PlannedRequest("read", "POST", f"{path}/batch/read", [item]))
-    for endpoint, inputs in (
-        ("update", plan.updates),
-        ("create", plan.creates),
-        ("archive", plan.archives),
-    ):
-        if inputs:
-            planned = [_input(i) for i in inputs]
-            result.requests.append(
-                PlannedRequest(endpoint, "POST", f"{path}/batch/{endpoint}", planned)
-            )
+    _requests(result, "create", f"{path}/batch/create", plan.creates)
+    _requests(result, "archive", f"{path}/batch/archive", plan.archives)
     links = [_links(i) for i in [*plan.updates, *plan.links_only] if i.links]
     if links:
-        result.requests.append(PlannedRequest("associations", "POST", "(v4 associations)", links))
+        where = f"{links_path}/batch/archive + batch/create"
+        result.requests.append(PlannedRequest("associations", "POST", where, links))
     for decision in plan.decided:
         row = rows.get(decision.write.id)
         result.decided.append(
@@ -149,6 +147,11 @@ def _add(result: DryRun, plan: Plan, rows: dict[int, db.ClaimedRow], path: str) 
                 decision.error_message,
             )
         )
+
+
+def _requests(result: DryRun, endpoint: str, path: str, inputs: list[Input]) -> None:
+    if inputs:
+        result.requests.append(PlannedRequest(endpoint, "POST", path, [_input(i) for i in inputs]))
 
 
 def _input(item: Input) -> PlannedInput:
