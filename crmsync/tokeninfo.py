@@ -10,6 +10,9 @@ kind, the scopes and the account id are kept. ``crmsync_doctor`` uses it.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote
 
@@ -33,7 +36,8 @@ def token_info(client: HubSpotClient, timeout: float = 5.0) -> dict[str, Any]:
         kind, hub_id = "private_app", answer.get("hubId")
     except (RejectedError, EndpointNotFoundError):  # not a private app's token
         path = f"{OAUTH_INFO_PATH}/{quote(secret, safe='')}"
-        answer = _request(client, "GET", path, None, timeout)
+        with _redacted(quote(secret, safe="")):  # urllib3's debug log names the URL
+            answer = _request(client, "GET", path, None, timeout)
         kind, hub_id = "oauth", answer.get("hub_id")
     scopes = answer.get("scopes")
     if not isinstance(scopes, list):
@@ -57,3 +61,27 @@ def _request(
     if response.status_code >= 400:
         raise http_error(response, parsed, correlation_id, method, shown)
     return parsed or {}
+
+
+class _Redact(logging.Filter):
+    def __init__(self, secret: str) -> None:
+        super().__init__()
+        self.secret = secret
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if self.secret in text:
+            record.msg, record.args = text.replace(self.secret, "<token>"), None
+        return True
+
+
+@contextmanager
+def _redacted(secret: str) -> Iterator[None]:
+    """While a request carries the token in its path, urllib3's log lines show ``<token>``."""
+    target = logging.getLogger("urllib3.connectionpool")
+    redact = _Redact(secret)
+    target.addFilter(redact)
+    try:
+        yield
+    finally:
+        target.removeFilter(redact)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import socket
 
 import pytest
@@ -162,3 +163,12 @@ def test_a_check_that_raises_is_a_fail_naming_the_error():
     (result,) = doctor.run([check_boom])
     assert (result.name, result.level) == ("boom", "FAIL")
     assert "RuntimeError: the database went away" in result.message
+
+
+@pytest.mark.hubspot_sandbox(app_kind="oauth")
+def test_the_oauth_lookup_keeps_the_token_out_of_urllib3s_debug_log(dated, caplog):
+    caplog.set_level(logging.DEBUG, logger="urllib3")
+    _, found = checks()
+    assert found["scopes"]["level"] == "OK"
+    assert "/oauth/v1/access-tokens/<token>" in caplog.text
+    assert dated.token not in caplog.text
