@@ -172,3 +172,17 @@ def test_the_oauth_lookup_keeps_the_token_out_of_urllib3s_debug_log(dated, caplo
     assert found["scopes"]["level"] == "OK"
     assert "/oauth/v1/access-tokens/<token>" in caplog.text
     assert dated.token not in caplog.text
+
+
+def test_doctor_writes_no_row_not_even_the_pipelines(dated):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from crmsync.models import PipelineState
+
+    assert not PipelineState.objects.exists()
+    with CaptureQueriesContext(connection) as queries:
+        doctor_run()
+    assert not PipelineState.objects.exists()
+    writes = [q["sql"] for q in queries if q["sql"].split()[0].upper() in ("UPDATE", "DELETE")]
+    assert writes == []

@@ -147,3 +147,13 @@ def test_a_create_whose_answer_was_lost_is_looked_up_first_as_the_sync_would(crm
     assert lookup.contact_ids == [row.pk]
     assert lookup.body["inputs"] == [{"id": "lost@example.com"}]
     assert lookup.body["idProperty"] == "email"
+
+
+def test_plan_runs_no_writing_statement(crmsync_sandbox, mixed):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        assert plan()[0] == 0
+    verbs = {q["sql"].split()[0].upper() for q in queries}
+    assert not verbs & {"UPDATE", "INSERT", "DELETE"}, verbs

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.db import transaction
 from django.db.models.functions import Now
 
 from .. import health, heartbeats
@@ -15,8 +16,12 @@ QUOTA_WARN_FRACTION = 0.1
 
 
 def _health(ctx: Context) -> health.Checks:
+    """``health.checks()``, rolled back: its first read makes the pipeline's row when there is
+    none, and the doctor changes no row."""
     if ctx.health is None:
-        ctx.health = health.checks()
+        with transaction.atomic():
+            ctx.health = health.checks()
+            transaction.set_rollback(True)
     result: health.Checks = ctx.health
     return result
 
