@@ -20,6 +20,7 @@ from django.db.models.functions import Now
 from .. import db
 from ..client import associations_path, objects_path, read_by_email_body
 from ..conf import get_settings
+from ..hubspot import MAX_BATCH_INPUTS
 from ..models import Contact, SyncStatus
 from .plan import Input, Plan, candidates
 from .run import plan_claimed
@@ -126,10 +127,11 @@ def _add(
     lookups += plan.archive_lookups
     if lookups:
         emails = sorted({e for r in lookups for e in candidates(r)})
-        body = read_by_email_body(emails)
         ids = [r.id for r in lookups]
-        item = PlannedInput(ids, ", ".join(emails), "", body)
-        result.requests.append(PlannedRequest("read", "POST", f"{path}/batch/read", [item]))
+        for start in range(0, len(emails), MAX_BATCH_INPUTS):  # as calls.read_by_email
+            chunk = emails[start : start + MAX_BATCH_INPUTS]
+            item = PlannedInput(ids, ", ".join(chunk), "", read_by_email_body(chunk))
+            result.requests.append(PlannedRequest("read", "POST", f"{path}/batch/read", [item]))
     _requests(result, "create", f"{path}/batch/create", plan.creates)
     _requests(result, "archive", f"{path}/batch/archive", plan.archives)
     links = [_links(i) for i in [*plan.updates, *plan.links_only] if i.links]
@@ -168,7 +170,7 @@ def _input(item: Input) -> PlannedInput:
 
 
 def _links(item: Input) -> PlannedInput:
-    assert item.links is not None
-    body = {"archive": item.links.archive, "create": item.links.create}
+    links = item.links
+    body = {"archive": links.archive, "create": links.create} if links else {}
     row = item.primary
     return PlannedInput([row.id], row.email, row.hubspot_id, body)
