@@ -60,6 +60,20 @@ class BatchResponse:
     daily_remaining: int | None = None
 
 
+def objects_path(api_version: str, object_type: str = "contacts") -> str:
+    """``/crm/v3/objects/contacts`` (legacy "v3") or ``/crm/objects/2026-03/contacts``."""
+    if api_version == "v3":
+        return f"/crm/v3/objects/{object_type}"
+    return f"/crm/objects/{api_version}/{object_type}"
+
+
+def associations_path(api_version: str) -> str:
+    """Contact -> company associations: legacy v4, or the date-versioned path."""
+    if api_version == "v3":
+        return "/crm/v4/associations/contacts/companies"
+    return f"/crm/associations/{api_version}/contacts/companies"
+
+
 class HubSpotClient:
     """Talks to the CRM contacts API. Thread-safe enough to share across a worker's threads:
     the session holds no cookies and urllib3's pool is thread-safe."""
@@ -114,9 +128,7 @@ class HubSpotClient:
     # -- paths -----------------------------------------------------------------------------
 
     def objects_path(self, object_type: str = "contacts") -> str:
-        if self.api_version == "v3":
-            return f"/crm/v3/objects/{object_type}"
-        return f"/crm/objects/{self.api_version}/{object_type}"
+        return objects_path(self.api_version, object_type)
 
     def properties_path(self, object_type: str = "contacts") -> str:
         if self.api_version == "v3":
@@ -159,9 +171,7 @@ class HubSpotClient:
         return self._batch(path, encoded or encode({"inputs": list(inputs)}), before_send)
 
     def associations_path(self) -> str:
-        if self.api_version == "v3":
-            return "/crm/v4/associations/contacts/companies"
-        return f"/crm/associations/{self.api_version}/contacts/companies"
+        return associations_path(self.api_version)
 
     def associations_create(
         self,

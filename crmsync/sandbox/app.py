@@ -27,6 +27,8 @@ from .properties import PropertyDefinitionError, normalize_email, property_from_
 from .ratelimit import DAILY, SECONDLY, TEN_SECONDLY, RateLimiter
 from .stats import Stats
 from .store import Store, now_iso
+from .tokens import answer as token_info
+from .tokens import endpoint_of as token_endpoint
 
 JSON_TYPE = "application/json;charset=utf-8"
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -240,6 +242,8 @@ class SandboxApp:
         correlation_id = str(uuid.uuid4())
         if path.startswith(_CONTROL_PREFIX):
             response = self._control(method, path[len(_CONTROL_PREFIX) :], query, body)
+        elif token_endpoint(method, path):
+            response = self._token_info(method, path, body, correlation_id)
         else:
             response = self._hubspot(method, path, query, header, body, correlation_id)
         response.headers.append(("X-HubSpot-Correlation-Id", correlation_id))
@@ -273,8 +277,8 @@ class SandboxApp:
                 return self._rate_limited(
                     verdict.policy, verdict.retry_after, headers, correlation_id, config, endpoint
                 )
-        if config.missing_scopes and endpoint in _SCOPED_ENDPOINTS:
-            scope = _WRITE_SCOPE if endpoint in _WRITE_ENDPOINTS else _READ_SCOPE
+        scope = _WRITE_SCOPE if endpoint in _WRITE_ENDPOINTS else _READ_SCOPE
+        if endpoint in _SCOPED_ENDPOINTS and (config.missing_scopes or scope not in config.scopes):
             self.stats.request(endpoint, 403)
             response = _error(
                 403,
@@ -314,6 +318,19 @@ class SandboxApp:
             response.after = plan.after_commit
             response.slow_seconds = config.slow_after_commit_seconds
         self.stats.request(endpoint, "dropped" if response.after == "drop" else status)
+        return response
+
+    def _token_info(self, method: str, path: str, body: bytes, correlation_id: str) -> Response:
+        """The token-info endpoints (``tokens``): no bearer header, no rate limit."""
+        endpoint = token_endpoint(method, path) or "unknown"
+        config = self.config
+        try:
+            status, answer = token_info(endpoint, path, body, self.token, config)
+        except ApiError as exc:
+            status, answer = exc.status, exc.body(correlation_id)
+        self.stats.request(endpoint, status)
+        response = Response(status, _encode(answer).encode())
+        response.delay = config.latency_ms / 1000.0
         return response
 
     def _rate_limited(

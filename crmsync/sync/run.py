@@ -34,7 +34,7 @@ from .batch import Batch, RunSummary
 from .calls import LeaseLostError
 from .due import next_due
 from .pipeline import PipelinePausedError, ensure_running, pause_pipeline
-from .plan import plan_batch
+from .plan import Plan, plan_batch
 
 logger = logging.getLogger(__name__)
 
@@ -300,6 +300,12 @@ def _limiter_came_back(conf: CrmSyncSettings, exc: RateLimiterUnavailableError) 
     return back
 
 
+def plan_claimed(rows: list[db.ClaimedRow], token_tag: str) -> Plan:
+    """The plan of a claimed batch: what ``sync_batch`` sends, and what ``crmsync_plan``
+    and the admin's preview show (``sync/dryrun``), so both always agree."""
+    return plan_batch(rows, token_tag, create_only_for)
+
+
 def sync_batch(conf: CrmSyncSettings | None = None) -> RunSummary | None:
     """Claim one batch, send it, write it back. None when nothing was due."""
     conf = conf or validated_settings()
@@ -315,7 +321,7 @@ def sync_batch(conf: CrmSyncSettings | None = None) -> RunSummary | None:
     batch = Batch(conf, get_client(conf), token, rows, started + conf.LEASE_SECONDS)
     sender = send.Sender(batch)
     try:
-        sender.send(plan_batch(rows, batch.token_tag, create_only_for))
+        sender.send(plan_claimed(rows, batch.token_tag))
     except shutdown.StopRequestedError:
         # SIGTERM, Celery's warm shutdown: the request in flight was answered and is written
         # back below; what was not sent goes back to the queue, due now, for another worker.
