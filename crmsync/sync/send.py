@@ -2,8 +2,9 @@
 HubSpot rejects a request as a whole.
 
 Order: updates of known contacts (idempotent), then, when some creates may already exist,
-one lookup by email, then the creates; contacts that turn out to exist already are linked
-and sent this row's values by a follow-up update (the local database is the truth).
+one lookup by email, then the creates (in upsert mode the upserts, ``upsert``); contacts
+that turn out to exist already are linked and sent this row's values by a follow-up update
+(the local database is the truth).
 A whole-request rejection is isolated: inputs whose values HubSpot's message quotes are
 sent on their own, else the batch is split in halves, so only the bad inputs fail.
 """
@@ -23,7 +24,7 @@ from ..exceptions import (
 )
 from ..mapping import error_message
 from ..models import SyncAttempt, SyncBatch, SyncStatus
-from . import archive, associations, calls, matching, outcomes
+from . import archive, associations, calls, matching, outcomes, upsert
 from .batch import Batch, Record
 from .failures import request_failed, unknown
 from .plan import Input, Links, Plan, candidates
@@ -49,10 +50,10 @@ class Sender:
             self.send_updates(updates)
         if creates:
             self.send_creates(creates)
-        followups = self.followups
-        if followups:
+        upsert.send_upserts(self, upsert.looked_up_first(self, plan))  # upsert mode
+        if followups := self.followups:
             self.send_updates(followups)
-        self.batch.awaiting_associations = [*updates, *followups, *plan.links_only]
+        self.batch.awaiting_associations += [*updates, *followups, *plan.links_only]
         associations.send_associations(self.batch, self.batch.awaiting_associations)
         archive.send_archives(self.batch, plan)
 
