@@ -199,3 +199,18 @@ def test_upsert_inputs_carry_the_key_and_no_associations():
     assert "associations" not in upsert.body
     assert upsert.links is not None and upsert.links.create == [["9001", "HUBSPOT_DEFINED", 279]]
     assert plan_batch([item], TAG).creates[0].body["associations"]  # create mode: inline
+
+
+def test_the_admin_history_shows_whether_the_upsert_was_new(upsert_mode, admin_client):
+    from django.urls import reverse
+
+    contact = ContactFactory(email="")
+    upsert_mode.configure(drop_after_commit_rate=1.0)
+    services.sync_pending()
+    upsert_mode.configure(drop_after_commit_rate=0.0)
+    make_due()
+    services.sync_pending()
+    page = admin_client.get(reverse("admin:crmsync_contact_change", args=[contact.pk]))
+    assert "(upsert: existing)" in page.content.decode()
+    listing = admin_client.get(reverse("admin:crmsync_syncattempt_changelist"), {"upsert_new": "0"})
+    assert listing.status_code == 200 and "Updated" in listing.content.decode()
