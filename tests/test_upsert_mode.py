@@ -214,3 +214,28 @@ def test_the_admin_history_shows_whether_the_upsert_was_new(upsert_mode, admin_c
     assert "(upsert: existing)" in page.content.decode()
     listing = admin_client.get(reverse("admin:crmsync_syncattempt_changelist"), {"upsert_new": "0"})
     assert listing.status_code == 200 and "Updated" in listing.content.decode()
+
+
+def test_upsert_results_are_matched_by_trace_id_else_by_key_never_by_position():
+    from crmsync.sync.matching import match_upserted
+
+    first, second = (
+        plan_batch(
+            [row(1, sync_key="k1", email=""), row(2, sync_key="k2", email="")],
+            TAG,
+            unique_property=KEY,
+        )
+    ).upserts
+    results = [
+        {"id": "202", "new": False, "properties": {KEY: "k2"}},
+        {"id": "201", "new": True, "properties": {}, "objectWriteTraceId": first.trace_id},
+    ]
+    answer = match_upserted([first, second], results, [], KEY)
+    assert {item.body["id"]: r["id"] for item, r in answer.created} == {"k1": "201", "k2": "202"}
+    assert answer.unmentioned == []
+    error = {
+        "message": "Contact already exists. Existing ID: 77",
+        "context": {"objectWriteTraceId": [second.trace_id]},
+    }
+    answer = match_upserted([first, second], results[1:], [error], KEY)
+    assert answer.existing == [(second, "77")]
