@@ -84,8 +84,9 @@ bench-throughput: $(STAMP)
 bench-host: $(STAMP)
 	$(BIN)/python -m bench.host_models $(BENCH_ARGS)
 
+# CHAOS_ARGS: e.g. --write-mode both (create and upsert mode, held rows side by side).
 chaos: $(STAMP)
-	$(BIN)/python -m bench.chaos
+	$(BIN)/python -m bench.chaos $(CHAOS_ARGS)
 
 # The chaos run on 3 hosts made as network namespaces (root only; docs/chaos.md, "Several
 # hosts"): partitions, a skewed clock, pg_terminate_backend, Redis restarts, SIGTERM/SIGKILL.

@@ -2,6 +2,11 @@
 
     .venv/bin/python -m bench.chaos --contacts 10000 --workers 3 [--seed S]
         [--kill-seconds 90] [--kill-interval 1,3] [--deadline 900] [--edits N]
+        [--write-mode create|upsert|both] [--no-email-share F] [--drop-after-commit-rate F]
+
+``--write-mode upsert`` runs crmsync with ``CRMSYNC["WRITE_MODE"] = "upsert"`` (new contacts
+through batch/upsert by the unique property ``crmsync_id``; README, "Write modes"); ``both``
+runs the same seed in each mode and prints their held and duplicated counts side by side.
 
 What it does (docs/chaos.md has the details and the figures measured):
 
@@ -31,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import random
@@ -66,6 +72,9 @@ DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/crmsync_chaos"
 DEFAULT_REDIS_URL = common.DEFAULT_REDIS_URL
 SANDBOX_TOKEN = "chaos-token"
 ROW_ID_PROPERTY = "chaos_row_id"
+#: The custom unique property crmsync upserts by in ``--write-mode upsert``.
+UNIQUE_PROPERTY = "crmsync_id"
+WRITE_MODES = ("create", "upsert")
 POSTGRES_SCHEMES = ("postgres", "postgresql", "pgsql")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 #: Local sync states (crmsync.models.SyncStatus), spelled out so this process needs no Django.
@@ -85,6 +94,8 @@ class ChaosOptions:
 
     contacts: int = 10_000
     workers: int = 3
+    #: crmsync's CRMSYNC["WRITE_MODE"]: "create" or "upsert" (by UNIQUE_PROPERTY).
+    write_mode: str = "create"
     seed: int = 1
     database_url: str = DEFAULT_DATABASE_URL
     #: Empty: every worker paces itself alone (crmsync's in-process limiter).
@@ -142,6 +153,8 @@ class ChaosOptions:
     def check(self) -> None:
         if self.contacts < 10 or self.workers < 1:
             raise ChaosError("need at least 10 contacts and 1 worker")
+        if self.write_mode not in WRITE_MODES:
+            raise ChaosError(f"--write-mode must be one of {WRITE_MODES}")
         low, high = self.kill_interval
         if not 0 < low <= high:
             raise ChaosError("--kill-interval: MIN,MAX seconds with 0 < MIN <= MAX")
@@ -191,6 +204,7 @@ class ChaosReport:
     faults: dict[str, int] = field(default_factory=dict)
     rate_limited_workers: int = 0
     rate_limited_neighbour: int = 0
+    write_mode: str = "create"
     requests: int = 0
     workers_killed: int = 0
     workers_crashed: int = 0
@@ -412,11 +426,15 @@ def start_sandbox(options: ChaosOptions, env: Mapping[str, str], work: Path) -> 
                     # Not unique on purpose: a duplicate must show up as two records
                     # here rather than be refused by the sandbox.
                     "hasUniqueValue": False,
-                }
+                },
+                *_unique_property(options),
             ]
         ),
         encoding="utf-8",
     )
+    endpoints = options.fault_endpoints
+    if options.write_mode == "upsert" and "upsert" not in endpoints.split(","):
+        endpoints += ",upsert"  # the faults hit the upserts as they hit the creates
     args = [
         "manage.py",
         "crmsync_sandbox",
@@ -429,13 +447,29 @@ def start_sandbox(options: ChaosOptions, env: Mapping[str, str], work: Path) -> 
         f"--drop-after-commit-rate={options.drop_after_commit_rate}",
         f"--slow-after-commit-rate={options.slow_after_commit_rate}",
         f"--slow-after-commit-seconds={options.http_timeout_seconds + 1.5}",
-        f"--fault-endpoints={options.fault_endpoints}",
+        f"--fault-endpoints={endpoints}",
         f"--rate-limit-max={options.sandbox_rate_limit}",
         f"--rate-limit-interval-ms={options.rate_interval_ms}",
         f"--latency-ms={options.latency_ms}",
         f"--custom-properties={props}",
     ]
     return Sandbox.start(args, env, work / "sandbox.log")
+
+
+def _unique_property(options: ChaosOptions) -> list[dict[str, Any]]:
+    """Upsert mode's key property (what ``crmsync_unique_property --create`` makes)."""
+    if options.write_mode != "upsert":
+        return []
+    return [
+        {
+            "name": UNIQUE_PROPERTY,
+            "label": "crmsync key",
+            "type": "string",
+            "fieldType": "text",
+            "groupName": "crmsync",
+            "hasUniqueValue": True,
+        }
+    ]
 
 
 class Neighbour(threading.Thread):
@@ -534,6 +568,8 @@ def child_env(options: ChaosOptions, sandbox_url: str = "", prefix: str = "") ->
     )
     if prefix:
         settings.update(crmsync_settings(redis_key_prefix=prefix))
+    if options.write_mode == "upsert":
+        settings.update(crmsync_settings(write_mode="upsert", unique_property=UNIQUE_PROPERTY))
     return common.child_env(
         database_url=options.database_url,
         redis_url=options.redis_url,
@@ -563,6 +599,7 @@ def run_chaos(options: ChaosOptions) -> ChaosReport:
     work.mkdir(parents=True, exist_ok=True)
     prefix = f"crmsync-chaos-{uuid.uuid4().hex[:12]}"
     report = ChaosReport(seed=options.seed, workers=options.workers, work_dir=str(work))
+    report.write_mode = options.write_mode
 
     created = ensure_database(options.database_url)
     what = "created" if created else "exists"
@@ -1003,7 +1040,7 @@ def format_report(report: ChaosReport, cores: int | None = None) -> str:
     width = max(len(name) for name, _, _ in lines)
     title = (
         f"crmsync chaos: {report.rows:,} contacts, {report.workers} workers, seed {report.seed}, "
-        f"{cores} cores"
+        f"{cores} cores, write mode {report.write_mode}"
     )
     out = [title, "-" * len(title)]
     out += [f"{name:<{width}}  {value:>7,}  {note}" for name, value, note in lines]
@@ -1015,6 +1052,29 @@ def format_report(report: ChaosReport, cores: int | None = None) -> str:
     )
     verdict = "PASS: 0 lost, 0 duplicated, 0 wrong, 0 stuck" if report.ok else "FAIL"
     out.append(verdict + ("" if report.converged else " (did not settle before the deadline)"))
+    return "\n".join(out)
+
+
+def format_modes(reports: Sequence[ChaosReport]) -> str:
+    """The same run in each write mode, side by side: what a lost answer costs in each."""
+    no_email = reports[0].kinds.get("no_email", 0) if reports else 0
+    lines = [
+        ("rows without email", lambda r: r.kinds.get("no_email", 0)),
+        ("held (no email, outcome unknown)", lambda r: r.held),
+        ("duplicated in HubSpot", lambda r: r.duplicated),
+        ("lost", lambda r: r.lost),
+        ("stuck", lambda r: r.stuck),
+        ("synced", lambda r: r.synced),
+        ("requests", lambda r: r.requests),
+    ]
+    width = max(len(name) for name, _ in lines)
+    out = [f"write modes side by side ({no_email:,} rows without email)"]
+    out.append(f"{'':<{width}}" + "".join(f"  {r.write_mode:>8}" for r in reports))
+    for name, value in lines:
+        out.append(f"{name:<{width}}" + "".join(f"  {value(r):>8,}" for r in reports))
+    out.append(
+        f"{'verdict':<{width}}" + "".join(f"  {'PASS' if r.ok else 'FAIL':>8}" for r in reports)
+    )
     return "\n".join(out)
 
 
@@ -1062,7 +1122,8 @@ def _database_url_from_environ() -> str:
     return chaos_database_url(url)
 
 
-def parse_args(argv: Sequence[str] | None) -> ChaosOptions:
+def parse_args(argv: Sequence[str] | None) -> tuple[str, ChaosOptions]:
+    """The write mode asked for ("create", "upsert" or "both") and the run's options."""
     defaults = ChaosOptions()
     parser = argparse.ArgumentParser(
         prog="python -m bench.chaos",
@@ -1122,10 +1183,28 @@ def parse_args(argv: Sequence[str] | None) -> ChaosOptions:
         default=defaults.merges,
         help="rows whose HubSpot record is merged into another contact mid-run (default 0)",
     )
+    parser.add_argument(
+        "--write-mode",
+        choices=(*WRITE_MODES, "both"),
+        default="create",
+        help="crmsync's WRITE_MODE; both: the same run in each, compared (default create)",
+    )
+    parser.add_argument(
+        "--no-email-share",
+        type=float,
+        default=defaults.no_email_share,
+        help="share of rows without an email (default %(default)s)",
+    )
+    parser.add_argument(
+        "--drop-after-commit-rate",
+        type=float,
+        default=defaults.drop_after_commit_rate,
+        help="share of answers dropped after HubSpot wrote (default %(default)s)",
+    )
     parser.add_argument("--work-dir", type=Path, default=None)
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
-    return ChaosOptions(
+    return args.write_mode, ChaosOptions(
         contacts=args.contacts,
         workers=args.workers,
         seed=args.seed,
@@ -1141,6 +1220,8 @@ def parse_args(argv: Sequence[str] | None) -> ChaosOptions:
         edits=args.edits,
         merges=args.merges,
         sandbox_options=dict(args.sandbox_option),
+        no_email_share=args.no_email_share,
+        drop_after_commit_rate=args.drop_after_commit_rate,
         work_dir=args.work_dir,
         progress=None if args.quiet else lambda line: print(line, file=sys.stderr, flush=True),
     )
@@ -1148,16 +1229,25 @@ def parse_args(argv: Sequence[str] | None) -> ChaosOptions:
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        options = parse_args(argv)
-        report = run_chaos(options)
+        mode, options = parse_args(argv)
+        reports = []
+        for write_mode in WRITE_MODES if mode == "both" else (mode,):
+            work = options.work_dir / write_mode if options.work_dir and mode == "both" else None
+            run = dataclasses.replace(
+                options, write_mode=write_mode, work_dir=work or options.work_dir
+            )
+            reports.append(run_chaos(run))
     except BenchError as exc:
         print(f"chaos: {exc}", file=sys.stderr)
         return 2
-    print(format_report(report))
-    problems = format_problems(report)
-    if problems:
-        print(problems)
-    return 0 if report.ok else 1
+    for report in reports:
+        print(format_report(report))
+        problems = format_problems(report)
+        if problems:
+            print(problems)
+    if len(reports) > 1:
+        print(format_modes(reports))
+    return 0 if all(r.ok for r in reports) else 1
 
 
 if __name__ == "__main__":

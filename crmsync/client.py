@@ -74,6 +74,21 @@ def associations_path(api_version: str) -> str:
     return f"/crm/associations/{api_version}/contacts/companies"
 
 
+def _inputs_endpoint(action: str) -> Callable[..., BatchResponse]:
+    """A ``batch/<action>`` of contacts taking ``inputs``, as ``batch_create`` is."""
+
+    def send(
+        self: HubSpotClient,
+        inputs: Sequence[Mapping[str, Any]],
+        before_send: Hook | None = None,
+        encoded: bytes | None = None,
+    ) -> BatchResponse:
+        path = f"{self.objects_path()}/batch/{action}"
+        return self._batch(path, encoded or encode({"inputs": list(inputs)}), before_send)
+
+    return send
+
+
 class HubSpotClient:
     """Talks to the CRM contacts API. Thread-safe enough to share across a worker's threads:
     the session holds no cookies and urllib3's pool is thread-safe."""
@@ -151,14 +166,8 @@ class HubSpotClient:
         path = f"{self.objects_path()}/batch/create"
         return self._batch(path, encoded or encode({"inputs": list(inputs)}), before_send)
 
-    def batch_update(
-        self,
-        inputs: Sequence[Mapping[str, Any]],
-        before_send: Hook | None = None,
-        encoded: bytes | None = None,
-    ) -> BatchResponse:
-        path = f"{self.objects_path()}/batch/update"
-        return self._batch(path, encoded or encode({"inputs": list(inputs)}), before_send)
+    batch_update = _inputs_endpoint("update")  # by record id
+    batch_upsert = _inputs_endpoint("upsert")  # by a unique property; results carry "new"
 
     def batch_archive(
         self,

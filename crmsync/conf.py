@@ -104,6 +104,13 @@ class CrmSyncSettings:
     #: A drain with nothing due now waits for rows falling due within this many seconds
     #: (``crmsync_sync``; the Celery task schedules a nudge instead); 0: it returns at once.
     DRAIN_HORIZON_SECONDS: float = 5.0
+    #: How new contacts are written: "create" (batch/create; a lost answer is looked up by
+    #: email, a contact without email held) or "upsert" (batch/upsert by UNIQUE_PROPERTY: a
+    #: lost answer is sent again). README, "Write modes".
+    WRITE_MODE: str = "create"
+    #: The custom HubSpot contact property (``hasUniqueValue``) that holds each row's stable
+    #: key (``Contact.sync_key``) in upsert mode; ``crmsync_unique_property --create`` makes it.
+    UNIQUE_PROPERTY: str = ""
 
     def replace(self, **changes: Any) -> CrmSyncSettings:
         return dataclasses.replace(self, **changes)

@@ -38,6 +38,7 @@ CLAIM_COLUMNS = (
     "action",
     "synced_properties",
     "synced_associations",
+    "sync_key",
 )
 
 
@@ -67,6 +68,7 @@ class ClaimedRow:
     synced_properties: dict[str, str] | None = None
     #: the associations HubSpot holds, [company id, category, type id]; None: not known
     synced_associations: list[list[Any]] | None = None
+    sync_key: str = ""
 
 
 @dataclass
@@ -107,6 +109,7 @@ class AttemptRow:
     trace_id: str
     version: int
     batch_id: int | None = None
+    upsert_new: bool | None = None
 
 
 _ATTEMPT_COLUMNS = (
@@ -120,6 +123,7 @@ _ATTEMPT_COLUMNS = (
     ("error_message", "text"),
     ("trace_id", "text"),
     ("version", "integer"),
+    ("upsert_new", "boolean"),
 )
 
 
@@ -232,6 +236,7 @@ def claim(token: uuid.UUID, limit: int, lease_seconds: float) -> list[ClaimedRow
         item.synced_properties = _json(item.synced_properties)
         item.synced_associations = _json(item.synced_associations)
         item.needs_reconcile = bool(item.needs_reconcile)
+        item.sync_key = str(uuid.UUID(str(item.sync_key))) if item.sync_key else ""
         claimed.append(item)
     claimed.sort(key=lambda r: r.id)
     return claimed
@@ -338,11 +343,7 @@ def write_back(token: uuid.UUID, rows: Sequence[WriteBack]) -> int:
     return _write_back_sqlite(token, values)
 
 
-_STATUSES = {
-    "held": SyncStatus.HELD.value,
-    "pending": SyncStatus.PENDING.value,
-    "synced": SyncStatus.SYNCED.value,
-}
+_STATUSES = {name: SyncStatus(name).value for name in ("held", "pending", "synced")}
 
 
 def _write_back_postgres(token: uuid.UUID, values: list[tuple[Any, ...]]) -> int:

@@ -136,6 +136,12 @@ class EndpointNotFoundError(HubSpotError, ConfigurationError):
     API_VERSION or API_BASE_URL is wrong. No row's data is at fault and none is tried."""
 
 
+class UniquePropertyError(EndpointNotFoundError):
+    """400 for a whole batch/upsert because ``UNIQUE_PROPERTY`` does not exist in HubSpot or
+    is not unique: no row is at fault and none would go through; the run stops as for a
+    wrong path (``manage.py crmsync_unique_property --create`` makes the property)."""
+
+
 class PipelineHaltError(HubSpotError):
     """401 or 403: every request will fail until an operator fixes the token or its scopes."""
 

@@ -191,3 +191,58 @@ def test_the_verdict_counts_merged_rows_not_relinked():
     problems = chaos_merges.check(merged, contacts)
     assert [p[0] for p in problems] == ["b", "c"]
     assert "merged from 102 into 202" in problems[0][4]
+
+
+def test_write_modes_side_by_side():
+    reports = []
+    for mode, held in (("create", 4), ("upsert", 0)):
+        report = chaos.ChaosReport(write_mode=mode, held=held, kinds={"no_email": 30})
+        reports.append(report)
+    text = chaos.format_modes(reports)
+    assert "30 rows without email" in text
+    held_line = next(line for line in text.splitlines() if line.startswith("held"))
+    assert held_line.split()[-2:] == ["4", "0"]
+
+
+@pytest.mark.postgres
+def test_upsert_mode_holds_nothing_and_duplicates_nothing_under_dropped_answers(tmp_path):
+    """Contacts without email whose answers are dropped after HubSpot wrote them: create mode
+    holds some for an operator; upsert mode sends them again, and none is held or duplicated."""
+    server = os.environ["DATABASE_URL"]
+    reports = {}
+    for mode in ("create", "upsert"):
+        url = common.with_database(server, f"crmsync_chaos_pytest_{mode}_{os.getpid()}")
+        options = chaos.ChaosOptions(
+            contacts=80,
+            workers=2,
+            seed=5,
+            write_mode=mode,
+            database_url=url,
+            redis_url=os.environ.get("REDIS_URL", ""),
+            kill_seconds=8,
+            kill_interval=(2.0, 4.0),
+            deadline_seconds=180,
+            batch_size=4,
+            lease_seconds=6,
+            no_email_share=0.5,
+            drop_after_commit_rate=0.3,
+            fault_5xx_rate=0.0,
+            fault_423_rate=0.0,
+            slow_after_commit_rate=0.0,
+            sandbox_rate_limit=20,
+            neighbour=False,
+            edits=0,
+            work_dir=tmp_path / mode,
+        )
+        try:
+            reports[mode] = chaos.run_chaos(options)
+        finally:
+            common.drop_database(url)
+    text = chaos.format_modes(list(reports.values()))
+    print(text)
+    upsert, create = reports["upsert"], reports["create"]
+    assert upsert.converged and upsert.kinds["no_email"] >= 40, text
+    assert upsert.faults["drop after commit"] > 0, text
+    assert (upsert.held, upsert.duplicated, upsert.lost, upsert.stuck) == (0, 0, 0, 0), text
+    assert (upsert.wrong_id, upsert.wrong_data, upsert.orphans) == (0, 0, 0), text
+    assert create.held > 0, text  # what upsert mode saves: rows an operator must check

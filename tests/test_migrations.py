@@ -43,3 +43,27 @@ def test_upgrading_keeps_ids_and_history_and_marks_nothing_as_known():
     assert upgraded.synced_properties is None  # unknown: the next update sends everything
     assert (upgraded.source, upgraded.source_pk, upgraded.action) == ("", "", "upsert")
     assert SyncAttempt.objects.get(contact_id=contact.pk).hubspot_id == "512"
+
+
+def test_upgrading_gives_every_existing_contact_a_key_of_its_own():
+    old = migrate([("crmsync", "0011_next_attempt_db_clock")])
+    Contact = old.get_model("crmsync", "Contact")
+    ids = [Contact.objects.create(email=f"k{n}@example.com").pk for n in range(3)]
+    latest = [key for key in MigrationExecutor(connection).loader.graph.leaf_nodes("crmsync")]
+    new = migrate(latest)
+    keys = set(
+        new.get_model("crmsync", "Contact")
+        .objects.filter(pk__in=ids)
+        .values_list("sync_key", flat=True)
+    )
+    assert len(keys) == 3 and None not in keys
+    # A row inserted by raw SQL (the mirror of host models does so) gets one too.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO crmsync_contact (email, firstname, lastname, phone, company, "
+            "lifecyclestage, properties, associations, sync_status, hubspot_id, sync_error, "
+            "sync_error_category, hubspot_status) VALUES ('raw@example.com', '', '', '', '', "
+            "'', '{}', '[]', 'pending', '', '', '', '') RETURNING sync_key"
+        )
+        (raw_key,) = cursor.fetchone()
+    assert raw_key is not None and raw_key not in keys

@@ -76,6 +76,15 @@ def test_the_defaults_with_a_token_have_no_problem():
         ({"RETRY_BASE_SECONDS": 10, "RETRY_MAX_SECONDS": 5}, ("crmsync.E016", "RETRY_MAX_SECONDS")),
         ({"REDIS_KEY_PREFIX": ""}, ("crmsync.E017", "REDIS_KEY_PREFIX")),
         ({"REDIS_OUTAGE_WAIT_SECONDS": -1}, ("crmsync.E039", "REDIS_OUTAGE_WAIT_SECONDS")),
+        ({"WRITE_MODE": "merge"}, ("crmsync.E060", "WRITE_MODE")),
+        ({"WRITE_MODE": "upsert"}, ("crmsync.E061", "UNIQUE_PROPERTY")),
+        ({"WRITE_MODE": "upsert", "UNIQUE_PROPERTY": "Email"}, ("crmsync.E062", "UNIQUE_PROPERTY")),
+        ({"UNIQUE_PROPERTY": "email"}, ("crmsync.E062", "UNIQUE_PROPERTY")),
+        (
+            {"WRITE_MODE": "upsert", "UNIQUE_PROPERTY": "Crm-Id"},
+            ("crmsync.E063", "UNIQUE_PROPERTY"),
+        ),
+        ({"UNIQUE_PROPERTY": 7}, ("crmsync.E007", "UNIQUE_PROPERTY")),
         ({"TYPO": 1}, ("crmsync.W001", "TYPO")),
         ({"ACCESS_TOKEN": ""}, ("crmsync.W002", "ACCESS_TOKEN")),
     ],
@@ -96,6 +105,8 @@ def test_each_rule_reports_its_id_and_key_and_nothing_else(changes, expected):
         {"ACCOUNT_TIME_ZONE": "America/New_York"},
         {"RETRY_BASE_SECONDS": 5, "RETRY_MAX_SECONDS": 5},
         {"REDIS_OUTAGE_WAIT_SECONDS": 0},
+        {"WRITE_MODE": "upsert", "UNIQUE_PROPERTY": "crmsync_id"},
+        {"WRITE_MODE": "create", "UNIQUE_PROPERTY": ""},
     ],
 )
 def test_good_values_pass(changes):

@@ -157,12 +157,13 @@ class SyncAttemptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "when",
         "contact",
         "outcome",
+        "upsert_new",
         "hubspot_id",
         "error_category",
         "short_error",
         "batch",
     )
-    list_filter = ("outcome", AttemptCategoryFilter)
+    list_filter = ("outcome", "upsert_new", AttemptCategoryFilter)
     search_fields = ("email", "hubspot_id", "trace_id")
     list_select_related = ("contact", "batch")
     raw_id_fields = ("contact", "batch")

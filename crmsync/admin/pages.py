@@ -33,6 +33,7 @@ ATTEMPT_COLUMNS = (
     "hubspot_id",
     "error_category",
     "error_message",
+    "upsert_new",
 )
 
 

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from ..mapping import PropertiesEncoder
+from .keys import sync_key_field
 from .tracking import SYNCED_FIELDS, ChangeTracking
 
 
@@ -140,6 +141,7 @@ class Contact(ChangeTracking, models.Model):
     #: space-separated): a lost create may have used any of them.
     reconcile_emails = models.TextField(default="", db_default="", blank=True, editable=False)
 
+    sync_key = sync_key_field()  # upsert mode's key: README, "Write modes"
     created_at = models.DateTimeField(default=timezone.now, db_default=Now(), editable=False)
     updated_at = models.DateTimeField(default=timezone.now, db_default=Now(), editable=False)
 

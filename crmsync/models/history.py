@@ -18,6 +18,7 @@ class SyncBatch(models.Model):
     class Endpoint(models.TextChoices):
         CREATE = "create", "batch/create"
         UPDATE = "update", "batch/update"
+        UPSERT = "upsert", "batch/upsert"
         READ = "read", "batch/read"
         ARCHIVE = "archive", "batch/archive"
         ASSOCIATE = "associate", "associations batch/create"
@@ -101,6 +102,9 @@ class SyncAttempt(models.Model):
     error_message = models.TextField(blank=True)
     trace_id = models.CharField(max_length=64, blank=True)
     version = models.PositiveIntegerField(default=0)
+    #: batch/upsert's ``new``: True when the upsert created the HubSpot record, False when it
+    #: updated one that held this row's key (a retry after a lost answer); None otherwise.
+    upsert_new = models.BooleanField(_("new in HubSpot"), null=True, blank=True)
 
     class Meta:
         ordering = ("-id",)

@@ -29,6 +29,7 @@ from .properties import (
 )
 from .stats import Stats
 from .store import DEFAULT_READ_PROPERTIES, Contact, Store, now_iso
+from .upsert import upsert as upsert_batch
 
 MAX_BATCH_INPUTS = 100
 CONTACT_TO_COMPANY_TYPE_IDS = frozenset((1, 279))
@@ -120,6 +121,49 @@ def _validate(
         elif stored or keep_empty:
             clean[name] = stored or ""
     return clean, errors
+
+
+def validate_properties(
+    defs: Mapping[str, PropertyDef], properties: Any
+) -> tuple[dict[str, str], list[PropertyError]]:
+    """An update's or upsert's properties, checked ("" kept: it clears a value)."""
+    return _validate(defs, properties, keep_empty=True)
+
+
+def unique_conflict(
+    store: Store,
+    wanted: Mapping[str, str],
+    contact_id: str | None,
+    taken: dict[Any, str],
+    new_id: str = "",
+) -> InputError | None:
+    """Does writing ``wanted`` to ``contact_id`` (None: a new record) take an email or a unique
+    value that another record, or an earlier input of this batch, holds? Records what it
+    takes in ``taken`` when it does not conflict."""
+    current = store.contacts[contact_id].properties if contact_id is not None else {}
+    claims: list[tuple[str, str]] = []
+    email = wanted.get("email")
+    if email and email != current.get("email"):
+        owner = store.owner_of_email(email) or taken.get(("email", email))
+        if owner and owner != contact_id:
+            if owner.startswith("input:"):
+                return InputError.conflict_in_batch("email", email)
+            return InputError.conflict(owner)
+        claims.append(("email", email))
+    for name in store.unique_names():
+        value = wanted.get(name)
+        if not value or value == current.get(name):
+            continue
+        owner = store.owner_of_unique(name, value) or taken.get((name, value))
+        if owner and owner != contact_id:
+            if owner.startswith("input:"):
+                return InputError.conflict_in_batch(name, value)
+            return InputError.unique_taken(name, value, owner)
+        claims.append((name, value))
+    me = contact_id or new_id or f"input:{len(taken)}"
+    for claim in claims:
+        taken[claim] = me
+    return None
 
 
 def _duplicate_ids(keys: list[str]) -> None:
@@ -243,22 +287,16 @@ class ContactsApi:
         results: list[Json] = []
         with store.lock:
             outcomes: list[Any] = []
-            batch_emails: dict[str, str] = {}
-            owner_of_email = store.owner_of_email
+            taken: dict[Any, str] = {}
             for p in prepared:
                 if isinstance(p, InputError):
                     outcomes.append(p)
                     continue
-                email = p[0].get("email")
-                if email:
-                    existing = owner_of_email(email) or batch_emails.get(email)
-                    if existing:
-                        outcomes.append(InputError.conflict(existing))
-                        continue
-                contact_id = store.allocate_id()
-                if email:
-                    batch_emails[email] = contact_id
-                outcomes.append((contact_id, p[0], p[1]))
+                conflict = unique_conflict(store, p[0], None, taken, store.next_id())
+                if conflict is not None:
+                    outcomes.append(conflict)
+                    continue
+                outcomes.append((store.allocate_id(), p[0], p[1]))
             failures = self._settle(outcomes, traces, multi, config)
             stamp = now_iso()
             echo, lag, insert = config.echo_trace_ids, config.search_lag_ms, store.insert
@@ -313,7 +351,7 @@ class ContactsApi:
         results: list[Json] = []
         with store.lock:
             outcomes: list[Any] = []
-            batch_emails: dict[str, str] = {}
+            taken: dict[Any, str] = {}
             for p, (key, id_property) in zip(prepared, keys, strict=True):
                 if isinstance(p, InputError):
                     outcomes.append(p)
@@ -334,13 +372,10 @@ class ContactsApi:
                         )
                     )
                     continue
-                email = p.get("email")
-                if email and email != contact.properties.get("email"):
-                    existing = store.owner_of_email(email) or batch_emails.get(email)
-                    if existing and existing != contact.id:
-                        outcomes.append(InputError.conflict(existing))
-                        continue
-                    batch_emails[email] = contact.id
+                conflict = unique_conflict(store, p, contact.id, taken)
+                if conflict is not None:
+                    outcomes.append(conflict)
+                    continue
                 outcomes.append((contact, p))
             failures = self._settle(outcomes, traces, multi, config)
             stamp = now_iso()
@@ -357,79 +392,7 @@ class ContactsApi:
     # --- batch/upsert ----------------------------------------------------------------------
 
     def upsert(self, payload: Any, config: SandboxConfig) -> tuple[int, Json]:
-        started = now_iso()
-        inputs = batch_inputs(payload)
-        traces, multi = _trace_ids(inputs, config)
-        default_id_property = payload.get("idProperty")
-        defs = self.store.properties
-        prepared: list[Any] = []
-        emails: list[str] = []
-        for item in inputs:
-            id_property = item.get("idProperty", default_id_property)
-            key = item.get("id")
-            if id_property != "email":
-                raise ApiError(
-                    400, f"idProperty {id_property} is not supported: the sandbox upserts by email."
-                )
-            if not isinstance(key, str):
-                raise ApiError(400, "Invalid input JSON: each input needs an id.")
-            email = normalize_email(key)
-            emails.append(email)
-            clean, errors = _validate(defs, item.get("properties"), keep_empty=True)
-            if not is_valid_email(key.strip()):
-                errors.insert(
-                    0, PropertyError("email", "INVALID_EMAIL", f"Email address {key} is invalid")
-                )
-            elif clean.get("email", email) != email:
-                errors.append(
-                    PropertyError(
-                        "email",
-                        "INVALID_EMAIL",
-                        f"properties.email {clean['email']} differs from the upsert id {key}",
-                    )
-                )
-            prepared.append(InputError.invalid_properties(errors) if errors else clean)
-        _duplicate_ids(emails)
-        if not multi:
-            for p in prepared:
-                if isinstance(p, InputError):
-                    raise p.whole()
-        store = self.store
-        results: list[Json] = []
-        created = updated = 0
-        with store.lock:
-            outcomes: list[Any] = []
-            for p, email in zip(prepared, emails, strict=True):
-                if isinstance(p, InputError):
-                    outcomes.append(p)
-                    continue
-                contact_id = store.by_email.get(email)
-                if contact_id is None and email in store.by_secondary_email:
-                    outcomes.append(InputError.conflict(store.by_secondary_email[email]))
-                    continue
-                outcomes.append((contact_id, email, p))
-            failures = self._settle(outcomes, traces, multi, config)
-            stamp = now_iso()
-            for outcome, trace in zip(outcomes, traces, strict=True):
-                if isinstance(outcome, InputError):
-                    continue
-                contact_id, email, changes = outcome
-                if contact_id is None:
-                    properties = {k: v for k, v in changes.items() if v}
-                    properties["email"] = email
-                    contact = store.insert(store.allocate_id(), properties, stamp)
-                    created += 1
-                else:
-                    contact = store.contacts[contact_id]
-                    store.apply_update(contact, changes, stamp)
-                    updated += 1
-                store.mark_visible(contact, config.search_lag_ms)
-                result = self._result(contact, trace, config)
-                result["new"] = contact_id is None
-                results.append(result)
-        self.stats.records("created", created)
-        self.stats.records("updated", updated)
-        return self._answer(config, results, failures, started, 200)
+        return upsert_batch(self, payload, config)
 
     # --- batch/read, batch/archive, get ----------------------------------------------------
 

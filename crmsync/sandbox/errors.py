@@ -86,6 +86,26 @@ class InputError:
     def conflict(cls, existing_id: str) -> InputError:
         return cls(409, CONFLICT, f"Contact already exists. Existing ID: {existing_id}")
 
+    @classmethod
+    def unique_taken(cls, name: str, value: str, owner_id: str) -> InputError:
+        # HubSpot's words for a unique value another record holds are not documented; the
+        # 409 and the existing record's id are what a client can act on.
+        return cls(
+            409,
+            CONFLICT,
+            f"A CONTACT with {name} {value!r} already exists. Existing ID: {owner_id}",
+            context={"propertyName": [name]},
+        )
+
+    @classmethod
+    def conflict_in_batch(cls, name: str, value: str) -> InputError:
+        return cls(
+            409,
+            CONFLICT,
+            f"Two inputs of this batch set {name} to {value!r}: it must be unique",
+            context={"propertyName": [name]},
+        )
+
     def per_input(self, trace_id: str | None) -> dict[str, Any]:
         """One entry of a 207's ``errors``: a StandardError with every field the spec requires
         (``links`` and ``errors`` included, empty when there is nothing to say)."""

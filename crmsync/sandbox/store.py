@@ -133,12 +133,15 @@ class Store:
         self.by_email: dict[str, str] = {}
         #: Secondary emails (hs_additional_emails): they conflict but search does not see them.
         self.by_secondary_email: dict[str, str] = {}
+        #: Values of custom properties with ``hasUniqueValue``: name -> value -> contact id.
+        self.by_unique: dict[str, dict[str, str]] = {}
         self.companies: dict[str, dict[str, Any]] = {}
         self.properties: dict[str, PropertyDef] = {}
         #: Merged-away contact id -> the id it was merged into (that one may be merged later).
         self.merged_into: dict[str, str] = {}
         self._next_id = FIRST_CONTACT_ID
         self._next_company_id = 9_101
+        self._unique_names: tuple[str, ...] = ()
 
     def reset(
         self, custom_properties: Iterable[Mapping[str, Any]], companies: Iterable[tuple[str, str]]
@@ -147,11 +150,13 @@ class Store:
             self.contacts = {}
             self.by_email = {}
             self.by_secondary_email = {}
+            self.by_unique = {}
             self.companies = {}
             self.merged_into = {}
             self._next_id = FIRST_CONTACT_ID
             self._next_company_id = 9_101
             self.properties = {p.name: p for p in default_properties()}
+            self._unique_names = ()
         for body in custom_properties:
             self.add_property(property_from_api(body), replace=True)
         for company_id, name in companies:
@@ -167,6 +172,9 @@ class Store:
             updated = dict(self.properties)
             updated[prop.name] = prop
             self.properties = updated
+            self._unique_names = tuple(
+                p.name for p in updated.values() if p.unique and p.name != "email"
+            )
             return True
 
     # --- companies ----------------------------------------------------------------------
@@ -195,6 +203,10 @@ class Store:
 
     # --- contacts (callers hold ``lock``) -----------------------------------------------
 
+    def next_id(self) -> str:
+        """The id ``allocate_id`` gives next."""
+        return str(self._next_id)
+
     def allocate_id(self) -> str:
         contact_id = str(self._next_id)
         self._next_id += 1
@@ -203,6 +215,24 @@ class Store:
     def owner_of_email(self, email: str) -> str | None:
         """The id of the contact that has ``email`` as primary or secondary address."""
         return self.by_email.get(email) or self.by_secondary_email.get(email)
+
+    def unique_names(self) -> tuple[str, ...]:
+        """Custom properties whose values HubSpot keeps unique (``email`` has its own maps)."""
+        return self._unique_names
+
+    def owner_of_unique(self, name: str, value: str) -> str | None:
+        return self.by_unique.get(name, {}).get(value)
+
+    def _index_unique(self, contact: Contact, old: Mapping[str, str]) -> None:
+        for name in self.unique_names():
+            before, after = old.get(name), contact.properties.get(name)
+            if before == after:
+                continue
+            values = self.by_unique.setdefault(name, {})
+            if before and values.get(before) == contact.id:
+                del values[before]
+            if after:
+                values[after] = contact.id
 
     def insert(self, contact_id: str, properties: dict[str, str], stamp: str) -> Contact:
         properties["hs_object_id"] = contact_id
@@ -217,11 +247,14 @@ class Store:
         if secondaries:
             for secondary in _split_emails(secondaries):
                 self.by_secondary_email[secondary] = contact_id
+        if self._unique_names:
+            self._index_unique(contact, {})
         return contact
 
     def apply_update(self, contact: Contact, changes: Mapping[str, str], stamp: str) -> None:
         old_email = contact.properties.get("email")
         props = contact.properties
+        old = dict(props) if self._unique_names else None
         for name, value in changes.items():
             if value == "":
                 props.pop(name, None)
@@ -235,6 +268,8 @@ class Store:
                 del self.by_email[old_email]
             if new_email:
                 self.by_email[new_email] = contact.id
+        if old is not None:
+            self._index_unique(contact, old)
 
     def archive(self, contact: Contact, stamp: str) -> None:
         contact.archived = True
@@ -246,6 +281,10 @@ class Store:
         for secondary in _split_emails(contact.properties.get("hs_additional_emails", "")):
             if self.by_secondary_email.get(secondary) == contact.id:
                 del self.by_secondary_email[secondary]
+        # An archived record gives its unique values back (a new record may take them).
+        for values in self.by_unique.values():
+            for value in [v for v, owner in values.items() if owner == contact.id]:
+                del values[value]
 
     def find(self, key: str, id_property: str | None) -> Contact | None:
         """An active contact by id, or by email when ``id_property`` is "email"."""

@@ -102,6 +102,7 @@ class Batch:
             error_message=decision.error_message,
             trace_id=trace_id(row, self.token_tag),
             version=row.version,
+            upsert_new=decision.upsert_new,
         )
         (record.attempts if record else self.loose_attempts).append(attempt)
 

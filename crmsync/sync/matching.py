@@ -8,11 +8,12 @@ mentions is reported as such: for a create, HubSpot may or may not hold it now.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..exceptions import existing_id
+from ..exceptions import HubSpotError, existing_id
 from ..mapping import error_message, error_trace_ids
 from .plan import Input, candidates
 
@@ -82,6 +83,21 @@ def match_created(
             unmatched.append(result)
         else:
             answer.created.append((item, dict(result)))
+    _match_write_errors(open_, errors, answer)
+    # Inputs without an email and no echoed trace id: match by the properties we sent.
+    for result in unmatched:
+        item = open_.take_by_properties(result)
+        if item is not None:
+            answer.created.append((item, dict(result)))
+    answer.unmentioned = open_.rest()
+    return answer
+
+
+def _match_write_errors(
+    open_: _Open, errors: Iterable[Mapping[str, Any]], answer: CreateAnswer
+) -> None:
+    """Per-input errors of a create or an upsert, by trace id: a 409 naming the contact that
+    holds the email is ``existing``, anything else ``rejected``."""
     for error in errors:
         for trace in error_trace_ids(error):
             item = open_.take_trace(trace)
@@ -93,11 +109,29 @@ def match_created(
                 answer.existing.append((item, hubspot_id))
             else:
                 answer.rejected.append((item, message, str(error.get("category", ""))))
-    # Inputs without an email and no echoed trace id: match by the properties we sent.
-    for result in unmatched:
-        item = open_.take_by_properties(result)
+
+
+def match_upserted(
+    items: Sequence[Input],
+    results: Iterable[Mapping[str, Any]],
+    errors: Iterable[Mapping[str, Any]],
+    unique_property: str,
+) -> CreateAnswer:
+    """batch/upsert's answer (``created``: every input written, new or not). A result is
+    matched by its echoed trace id, else by the key it holds in ``unique_property``, else by
+    email, else by the properties sent."""
+    answer = CreateAnswer()
+    open_ = _Open(items)
+    by_key = {str(i.body["id"]): i for i in items}
+    for result in results:
+        item = open_.take_trace(str(result.get("objectWriteTraceId", "")))
+        if item is None:
+            keyed = by_key.get(str((result.get("properties") or {}).get(unique_property) or ""))
+            item = open_.take_trace(keyed.trace_id) if keyed is not None else None
+        item = item or open_.take_result(result) or open_.take_by_properties(result)
         if item is not None:
             answer.created.append((item, dict(result)))
+    _match_write_errors(open_, errors, answer)
     answer.unmentioned = open_.rest()
     return answer
 
@@ -208,3 +242,20 @@ def refind(
                 found, f"{gone} is gone (deleted or merged); found again by {by}: {found}"
             )
     return Refound("", f"{gone} is gone (deleted or merged) and was not found again")
+
+
+def isolate(items: list[Input], error: HubSpotError, send: Callable[[list[Input]], None]) -> None:
+    """Send the inputs whose values HubSpot's message quotes on their own, and the rest
+    together; with no such clue, split in halves. The good rows go through in this run
+    and only the bad ones fail: about log2(batch) extra requests for one bad row."""
+    text = error.message
+    if isinstance(error.body, dict):
+        text += json.dumps(error.body.get("errors") or [], ensure_ascii=False)
+    suspects = [i for i in items if quoted_in(i, text)]
+    if not suspects or len(suspects) == len(items):
+        middle = len(items) // 2
+        suspects, rest = items[:middle], items[middle:]
+    else:
+        rest = [i for i in items if i not in suspects]
+    send(rest)
+    send(suspects)

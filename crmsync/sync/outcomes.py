@@ -58,6 +58,8 @@ class Decision:
     error_message: str = ""
     #: the row goes back to the queue because of an error (a retry, not an untouched row)
     retried: bool = False
+    #: batch/upsert's ``new`` for this row (None: not an upsert's answer)
+    upsert_new: bool | None = None
 
 
 def backoff(attempt: int, policy: RetryPolicy, rand: Callable[[], float] = random.random) -> float:

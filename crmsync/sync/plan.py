@@ -3,9 +3,10 @@
 Pure: rows in, a ``Plan`` out. Known contacts (a HubSpot id) become ``batch/update`` inputs
 carrying only what changed since HubSpot last accepted the row (an emptied value as "",
 HubSpot's way to clear it; ``create_only`` properties never); new ones become
-``batch/create`` inputs, deduplicated by email (HubSpot rejects two inputs with one email in
-a batch); rows to archive become ``batch/archive`` inputs. Rows whose earlier create may have
-happened are marked for a lookup first; rows that cannot be mapped, that need a lookup but
+``batch/create`` inputs (in upsert mode ``batch/upsert`` inputs by the row's stable key),
+deduplicated by email (HubSpot rejects two inputs with one email in a batch); rows to
+archive become ``batch/archive`` inputs. Rows whose earlier create may have happened are
+marked for a lookup first; rows that cannot be mapped, that need a lookup but
 have no email to look up by, or whose update would change nothing are decided here and never
 sent.
 """
@@ -48,6 +49,8 @@ class Input:
 class Plan:
     creates: list[Input] = field(default_factory=list)
     updates: list[Input] = field(default_factory=list)
+    #: upsert mode: batch/upsert inputs by the unique property (body id: the row's key)
+    upserts: list[Input] = field(default_factory=list)
     #: some creates may already exist in HubSpot: look their emails up before creating
     reconcile: bool = False
     #: rows settled without a request (unmappable, held, unchanged, nothing to archive)
@@ -134,9 +137,16 @@ def row_fields(row: db.ClaimedRow) -> dict[str, Any]:
     return fields
 
 
-def plan_batch(rows: list[db.ClaimedRow], token_tag: str, create_only: CreateOnly = _none) -> Plan:
+def plan_batch(
+    rows: list[db.ClaimedRow],
+    token_tag: str,
+    create_only: CreateOnly = _none,
+    unique_property: str = "",
+) -> Plan:
+    """``unique_property`` set: upsert mode, new contacts go through batch/upsert by it."""
     plan = Plan()
     by_email: dict[str, Input] = {}
+    keys: set[str] = set()
     for row in rows:
         trace = trace_id(row, token_tag)
         if row.action == "archive":
@@ -151,18 +161,7 @@ def plan_batch(rows: list[db.ClaimedRow], token_tag: str, create_only: CreateOnl
             plan.decided.append(outcomes.failed(row, message, "MAPPING_ERROR"))
             continue
         if row.hubspot_id:
-            # Associations go with a create only: batch/update takes properties.
-            send, after = changes(properties, row.synced_properties, create_only(row.source))
-            links = association_changes(association_keys(associations), row.synced_associations)
-            body: dict[str, Any] = {"id": row.hubspot_id, "properties": send}
-            body["objectWriteTraceId"] = trace
-            item = Input(trace, [row], body, synced_after=after, links=links)
-            if send:
-                plan.updates.append(item)
-            elif links:
-                plan.links_only.append(item)
-            else:
-                plan.decided.append(outcomes.unchanged(row))
+            _plan_update(plan, row, trace, properties, associations, create_only(row.source))
             continue
         if row.needs_reconcile:
             if not candidates(row):
@@ -173,18 +172,75 @@ def plan_batch(rows: list[db.ClaimedRow], token_tag: str, create_only: CreateOnl
         if email and email in by_email:  # same email twice: send once, link both
             by_email[email].rows.append(row)
             continue
-        # HubSpot's spec requires "associations" on every create input, [] when none.
-        body = {
-            "properties": properties,
-            "associations": associations,
-            "objectWriteTraceId": trace,
-        }
-        links = Links([], [], association_keys(associations))  # sent with the create
-        item = Input(trace, [row], body, email, synced_after=dict(properties), links=links)
+        if unique_property:
+            if not row.sync_key or row.sync_key in keys:
+                # Two inputs with one key fail the whole batch (HubSpot: duplicate ids).
+                message = f"Cannot send: this row's key {row.sync_key!r} is in the batch twice"
+                plan.decided.append(outcomes.failed(row, message, "DUPLICATE_KEY"))
+                continue
+            keys.add(row.sync_key)
+            item = upsert_input(row, trace, properties, associations, unique_property)
+            plan.upserts.append(item)
+        else:
+            item = _create_input(row, trace, properties, associations)
+            plan.creates.append(item)
         if email:
             by_email[email] = item
-        plan.creates.append(item)
     return plan
+
+
+def _plan_update(
+    plan: Plan,
+    row: db.ClaimedRow,
+    trace: str,
+    properties: dict[str, str],
+    associations: list[dict[str, Any]],
+    create_only: frozenset[str],
+) -> None:
+    # Associations go with a create only: batch/update takes properties.
+    send, after = changes(properties, row.synced_properties, create_only)
+    links = association_changes(association_keys(associations), row.synced_associations)
+    body: dict[str, Any] = {"id": row.hubspot_id, "properties": send}
+    body["objectWriteTraceId"] = trace
+    item = Input(trace, [row], body, synced_after=after, links=links)
+    if send:
+        plan.updates.append(item)
+    elif links:
+        plan.links_only.append(item)
+    else:
+        plan.decided.append(outcomes.unchanged(row))
+
+
+def _create_input(
+    row: db.ClaimedRow, trace: str, properties: dict[str, str], associations: list[dict[str, Any]]
+) -> Input:
+    # HubSpot's spec requires "associations" on every create input, [] when none.
+    body = {"properties": properties, "associations": associations, "objectWriteTraceId": trace}
+    links = Links([], [], association_keys(associations))  # sent with the create
+    email = row.email.strip().lower()
+    return Input(trace, [row], body, email, synced_after=dict(properties), links=links)
+
+
+def upsert_input(
+    row: db.ClaimedRow,
+    trace: str,
+    properties: dict[str, str],
+    associations: list[dict[str, Any]],
+    unique_property: str,
+) -> Input:
+    """batch/upsert by the row's key. Upsert inputs take no associations (HubSpot's schema
+    has none): they go through the v4 API once the contact's id is known, every one of them,
+    as what an earlier upsert whose answer was lost left is unknown (creating is idempotent)."""
+    body = {
+        "idProperty": unique_property,
+        "id": row.sync_key,
+        "properties": properties,
+        "objectWriteTraceId": trace,
+    }
+    current = association_keys(associations)
+    links = Links([], current, current) if current else None
+    email = row.email.strip().lower()
+    return Input(trace, [row], body, email, synced_after=dict(properties), links=links)
 
 
 def _plan_archive(plan: Plan, row: db.ClaimedRow, trace: str) -> None:

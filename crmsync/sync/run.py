@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.db import InterfaceError, OperationalError, connection, transaction
@@ -23,7 +24,7 @@ from django.db.models import Case, F, Value, When
 from django.db.models.functions import Now
 
 from .. import db, shutdown
-from ..conf import CrmSyncSettings, ensure_valid, validated_settings
+from ..conf import CrmSyncSettings, ensure_valid, get_settings, validated_settings
 from ..exceptions import ConnectionFailedError, EndpointNotFoundError, PipelineHaltError
 from ..models import Contact, PipelineState, SyncStatus
 from ..ratelimit import DailyLimitExhaustedError, RateLimiterError, RateLimiterUnavailableError
@@ -86,11 +87,15 @@ def release_expired_leases() -> int:
 
     HubSpot may hold those contacts already (the worker may have died after its request),
     so rows that were being created are flagged for reconciliation by email before they are
-    created again. Updates are idempotent and need no such care.
+    created again. Updates are idempotent and need no such care, nor do upserts (upsert
+    mode: the same upsert sent again updates what the first one made).
     """
+    lost_create: Any = Case(When(hubspot_id="", then=Value(True)), default=F("needs_reconcile"))
+    if get_settings().WRITE_MODE == "upsert":
+        lost_create = F("needs_reconcile")
     count = Contact.objects.lease_expired().update(
         sync_status=SyncStatus.PENDING,
-        needs_reconcile=Case(When(hubspot_id="", then=Value(True)), default=F("needs_reconcile")),
+        needs_reconcile=lost_create,
         claim_token=None,
         lease_expires_at=None,
         next_attempt_at=Now(),
@@ -300,10 +305,14 @@ def _limiter_came_back(conf: CrmSyncSettings, exc: RateLimiterUnavailableError) 
     return back
 
 
-def plan_claimed(rows: list[db.ClaimedRow], token_tag: str) -> Plan:
+def plan_claimed(
+    rows: list[db.ClaimedRow], token_tag: str, conf: CrmSyncSettings | None = None
+) -> Plan:
     """The plan of a claimed batch: what ``sync_batch`` sends, and what ``crmsync_plan``
     and the admin's preview show (``sync/dryrun``), so both always agree."""
-    return plan_batch(rows, token_tag, create_only_for)
+    conf = conf or validated_settings()
+    unique = conf.UNIQUE_PROPERTY if conf.WRITE_MODE == "upsert" else ""
+    return plan_batch(rows, token_tag, create_only_for, unique)
 
 
 def sync_batch(conf: CrmSyncSettings | None = None) -> RunSummary | None:
@@ -321,7 +330,7 @@ def sync_batch(conf: CrmSyncSettings | None = None) -> RunSummary | None:
     batch = Batch(conf, get_client(conf), token, rows, started + conf.LEASE_SECONDS)
     sender = send.Sender(batch)
     try:
-        sender.send(plan_claimed(rows, batch.token_tag))
+        sender.send(plan_claimed(rows, batch.token_tag, conf))
     except shutdown.StopRequestedError:
         # SIGTERM, Celery's warm shutdown: the request in flight was answered and is written
         # back below; what was not sent goes back to the queue, due now, for another worker.

@@ -2,15 +2,15 @@
 HubSpot rejects a request as a whole.
 
 Order: updates of known contacts (idempotent), then, when some creates may already exist,
-one lookup by email, then the creates; contacts that turn out to exist already are linked
-and sent this row's values by a follow-up update (the local database is the truth).
+one lookup by email, then the creates (in upsert mode the upserts, ``upsert``); contacts
+that turn out to exist already are linked and sent this row's values by a follow-up update
+(the local database is the truth).
 A whole-request rejection is isolated: inputs whose values HubSpot's message quotes are
 sent on their own, else the batch is split in halves, so only the bad inputs fail.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 from ..client import BatchResponse
@@ -23,7 +23,7 @@ from ..exceptions import (
 )
 from ..mapping import error_message
 from ..models import SyncAttempt, SyncBatch, SyncStatus
-from . import archive, associations, calls, matching, outcomes, refind
+from . import archive, associations, calls, matching, outcomes, refind, upsert
 from .batch import Batch, Record
 from .failures import request_failed, unknown
 from .plan import Input, Links, Plan, candidates
@@ -53,10 +53,11 @@ class Sender:
             self.send_updates(updates)
         if creates:
             self.send_creates(creates)
+        upsert.send_upserts(self, upsert.looked_up_first(self, plan))  # upsert mode
         followups = send_followups(self)
         done = [*updates, *followups, *plan.links_only]
         superseded = {id(i) for i in self.superseded}
-        self.batch.awaiting_associations = [i for i in done if id(i) not in superseded]
+        self.batch.awaiting_associations += [i for i in done if id(i) not in superseded]
         associations.send_associations(self.batch, self.batch.awaiting_associations)
         archive.send_archives(self.batch, plan)
 
@@ -191,7 +192,7 @@ class Sender:
             message = error_message({"message": error.message})
             self.fail_input(items[0], message, error.category, record)
         else:
-            isolate(items, error, send)
+            matching.isolate(items, error, send)
 
     def resolve_conflict(self, items: list[Input], error: ConflictError, record: Record) -> None:
         """A 409 for the whole batch names one existing contact, not which input it was.
@@ -209,7 +210,7 @@ class Sender:
                 self.send_creates(remaining)
         elif len(items) > 1:
             # Nothing found by email (a secondary email, say): isolate like any rejection.
-            isolate(items, error, self.send_creates)
+            matching.isolate(items, error, self.send_creates)
         elif error.existing_id:
             self.link(items[0], error.existing_id, None, record)
         else:
@@ -221,23 +222,6 @@ class Sender:
             # A duplicate of a rejected row has data of its own: send it again by itself.
             again = "sent again: another row with this email was rejected"
             self.batch.retry(row, again, "", record, count=False, wait=0)
-
-
-def isolate(items: list[Input], error: HubSpotError, send: Callable[[list[Input]], None]) -> None:
-    """Send the inputs whose values HubSpot's message quotes on their own, and the rest
-    together; with no such clue, split in halves. The good rows go through in this run
-    and only the bad ones fail: about log2(batch) extra requests for one bad row."""
-    text = error.message
-    if isinstance(error.body, dict):
-        text += json.dumps(error.body.get("errors") or [], ensure_ascii=False)
-    suspects = [i for i in items if matching.quoted_in(i, text)]
-    if not suspects or len(suspects) == len(items):
-        middle = len(items) // 2
-        suspects, rest = items[:middle], items[middle:]
-    else:
-        rest = [i for i in items if i not in suspects]
-    send(rest)
-    send(suspects)
 
 
 def send_followups(sender: Sender) -> list[Input]:

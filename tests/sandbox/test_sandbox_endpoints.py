@@ -69,7 +69,8 @@ def test_upsert_by_email_creates_and_updates_with_new_flag(api, hubspot_sandbox)
     assert len(hubspot_sandbox.contacts()) == 2
 
 
-def test_upsert_with_an_invalid_value_and_trace_ids_is_a_207(api, hubspot_sandbox):
+def test_upsert_by_email_is_never_partial_even_with_trace_ids(api, hubspot_sandbox):
+    # HubSpot: "Partial upserts are not supported when using email as the idProperty".
     response = api.post(
         f"{CONTACTS}/batch/upsert",
         {
@@ -84,8 +85,9 @@ def test_upsert_with_an_invalid_value_and_trace_ids_is_a_207(api, hubspot_sandbo
             ]
         },
     )
-    assert response.status_code == 207
-    assert response.json()["errors"][0]["context"]["objectWriteTraceId"] == ["2"]
+    assert response.status_code == 400
+    assert "b@" in response.json()["message"]
+    assert hubspot_sandbox.contacts() == []
 
 
 def _read(api, ids, **extra):

@@ -65,11 +65,14 @@ def test_update_not_found_without_trace_ids_is_a_whole_standard_error(api):
 
 
 def test_upsert_errors_are_whole_standard_errors(api, hubspot_sandbox):
+    hubspot_sandbox.configure(
+        custom_properties=[{"name": "crmsync_id", "type": "string", "hasUniqueValue": True}]
+    )
     hubspot_sandbox.add_contact({"email": "main@example.com", "hs_additional_emails": "o@x.com"})
     inputs = [
-        {"idProperty": "email", "id": "new@example.com", "properties": {}},
-        {"idProperty": "email", "id": "b@", "properties": {}},
-        {"idProperty": "email", "id": "o@x.com", "properties": {}},
+        {"idProperty": "crmsync_id", "id": "k1", "properties": {"email": "new@example.com"}},
+        {"idProperty": "crmsync_id", "id": "k2", "properties": {"email": "b@"}},
+        {"idProperty": "crmsync_id", "id": "k3", "properties": {"email": "o@x.com"}},
     ]
     for i, item in enumerate(inputs):
         item["objectWriteTraceId"] = str(i)
