@@ -315,38 +315,31 @@ def test_a_row_without_email_whose_record_is_gone_fails_rather_than_duplicating(
     assert [c["id"] for c in active] == [survivor]  # nothing created
 
 
-def test_the_unique_property_hook_is_looked_up_before_the_email(
-    crmsync_settings, hubspot_sandbox, monkeypatch
+def test_in_upsert_mode_a_row_without_email_is_found_again_by_its_unique_key(
+    crmsync_settings, hubspot_sandbox, settings
 ):
-    """With ``CRMSYNC["UNIQUE_PROPERTY"]`` (the upsert write mode's setting), the record is
-    looked up by that property's value too (batch/read with it as idProperty; the sandbox's
-    read by a custom property is played here by wrapping the read)."""
-    from crmsync.sync import refind
-
-    hubspot_sandbox.add_property(
-        {"name": "crmsync_key", "label": "Key", "type": "string", "hasUniqueValue": True}
+    """WRITE_MODE "upsert": every record crmsync made holds the row's ``sync_key`` in
+    ``UNIQUE_PROPERTY``, so a row without email whose record is gone is looked up by that
+    (batch/read with it as idProperty) before anything is created again."""
+    hubspot_sandbox.configure(
+        merged_read="none",
+        custom_properties=[
+            {"name": "crmsync_id", "type": "string", "hasUniqueValue": True, "groupName": "crmsync"}
+        ],
     )
-    contact = _synced(email="row@example.com", properties={"crmsync_key": "k-1"})
-    hubspot_sandbox.archive_contact(contact.hubspot_id)
-    again = hubspot_sandbox.add_contact({"email": "other@example.com", "crmsync_key": "k-1"})
-    asked = []
-    real = calls.read_contacts
-
-    def by_key(batch, keys, id_property=""):
-        if id_property != "crmsync_key":
-            return real(batch, keys, id_property)
-        asked.append(list(keys))
-        records = [c for c in hubspot_sandbox.contacts() if not c["archived"]]
-        found = [c for c in records if c["properties"].get("crmsync_key") in keys]
-        _, record, error = real(batch, [], "")
-        return found, record, error
-
-    monkeypatch.setattr(refind, "unique_property", lambda batch: "crmsync_key")
-    monkeypatch.setattr(calls, "read_contacts", by_key)
+    settings.CRMSYNC = {**crmsync_settings, "WRITE_MODE": "upsert", "UNIQUE_PROPERTY": "crmsync_id"}
+    contact = ContactFactory(email="", firstname="NoMail")
+    services.sync_pending()
+    contact.refresh_from_db()
+    assert contact.sync_status == SyncStatus.SYNCED, contact.sync_error
+    key = str(contact.sync_key)
+    hubspot_sandbox.archive_contact(contact.hubspot_id)  # frees the unique value
+    again = hubspot_sandbox.add_contact({"firstname": "Imported", "crmsync_id": key})
     _edit(contact, firstname="Edited")
     services.sync_pending()
     contact.refresh_from_db()
-    assert asked == [["k-1"]]
     assert contact.sync_status == SyncStatus.SYNCED, contact.sync_error
     assert contact.hubspot_id == again
-    assert any(f"found again by crmsync_key: {again}" in note for note in _notes(contact))
+    assert any(f"found again by crmsync_id: {again}" in note for note in _notes(contact))
+    active = [c for c in hubspot_sandbox.contacts() if not c["archived"]]
+    assert [(c["id"], c["properties"]["firstname"]) for c in active] == [(again, "Edited")]

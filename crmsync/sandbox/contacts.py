@@ -400,7 +400,8 @@ class ContactsApi:
         started = now_iso()
         inputs = batch_inputs(payload)
         id_property = payload.get("idProperty")
-        if id_property not in (None, "hs_object_id", "email"):
+        unique = ("hs_object_id", "email", *self.store.unique_names())
+        if id_property is not None and id_property not in unique:
             raise ApiError(400, f"idProperty {id_property} is not a unique property of contacts.")
         names = payload.get("properties")
         if names is None:
@@ -425,7 +426,8 @@ class ContactsApi:
                     raise ApiError(400, "Invalid input JSON: each input needs an id.")
                 key = str(key)
                 contact = self.store.find(key, id_property)
-                if contact is None and id_property != "email" and config.merged_read == "survivor":
+                by_id = id_property in (None, "hs_object_id")
+                if contact is None and by_id and config.merged_read == "survivor":
                     contact = self.store.survivor(key)
                 if contact is None:
                     missing.append(key)
@@ -470,7 +472,8 @@ class ContactsApi:
                 contact = found if found is not None and found.archived else None
             else:
                 contact = self.store.find(key, id_property)
-                if contact is None and id_property != "email" and config.merged_read == "survivor":
+                by_id = id_property in (None, "hs_object_id")
+                if contact is None and by_id and config.merged_read == "survivor":
                     contact = self.store.survivor(key)
             if contact is None:
                 raise ApiError(404, "resource not found", OBJECT_NOT_FOUND)

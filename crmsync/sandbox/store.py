@@ -287,9 +287,14 @@ class Store:
                 del values[value]
 
     def find(self, key: str, id_property: str | None) -> Contact | None:
-        """An active contact by id, or by email when ``id_property`` is "email"."""
+        """An active contact by id, by email when ``id_property`` is "email", or by the value
+        of a custom unique property named by ``id_property``."""
         if id_property == "email":
             contact_id = self.by_email.get(normalize_email(key))
+            if contact_id is None:
+                return None
+        elif id_property and id_property != "hs_object_id":
+            contact_id = self.owner_of_unique(id_property, key)
             if contact_id is None:
                 return None
         else:

@@ -47,9 +47,12 @@ NOTHING_TO_FIND_BY = (
 
 
 def unique_property(batch: Batch) -> str:
-    """The custom unique property to look contacts up by (``CRMSYNC["UNIQUE_PROPERTY"]``,
-    with the upsert write mode), "" when none is configured."""
-    return str(getattr(batch.conf, "UNIQUE_PROPERTY", "") or "")
+    """The custom unique property to look contacts up by: ``CRMSYNC["UNIQUE_PROPERTY"]`` in
+    the upsert write mode, where every record crmsync made holds the row's ``sync_key`` in
+    it; "" otherwise (in create mode no record holds it)."""
+    if batch.conf.WRITE_MODE != "upsert":
+        return ""
+    return batch.conf.UNIQUE_PROPERTY
 
 
 def find_again(sender: Sender, items: list[Input], record: Record) -> None:
@@ -128,6 +131,8 @@ def _lookups(
 def _value(item: Input, name: str) -> str:
     if name == "email":
         return item.primary.email.strip().lower()
+    if item.primary.sync_key:  # the unique property holds the row's stable key
+        return item.primary.sync_key
     value = item.properties.get(name) or (item.synced_after or {}).get(name) or ""
     return str(value)
 

@@ -130,3 +130,19 @@ def test_an_archived_record_frees_its_unique_value(api, hubspot_sandbox):
     again = upsert(api, ("k-1", {}))
     (second,) = again.json()["results"]
     assert second["new"] is True and second["id"] != result["id"]
+
+
+def test_batch_read_by_a_custom_unique_property(api):
+    upsert(api, ("k-1", {"firstname": "Ada"}))
+    body = {
+        "idProperty": "crmsync_id",
+        "inputs": [{"id": "k-1"}, {"id": "k-9"}],
+        "properties": ["crmsync_id"],
+    }
+    response = api.post(f"{CONTACTS}/batch/read", body)
+    assert response.status_code == 207
+    (found,) = response.json()["results"]
+    assert found["properties"]["crmsync_id"] == "k-1"
+    assert response.json()["errors"][0]["context"]["ids"] == ["k-9"]
+    plain = api.post(f"{CONTACTS}/batch/read", {**body, "idProperty": "nickname"})
+    assert plain.status_code == 400 and "not a unique property" in plain.json()["message"]
