@@ -23,6 +23,7 @@ from .config import ConfigError, SandboxConfig
 from .contacts import ContactsApi
 from .errors import CONFLICT, OBJECT_NOT_FOUND, VALIDATION_ERROR, ApiError
 from .faults import NO_FAULTS, FaultInjector, FaultPlan
+from .oauth import TOKEN_PATH_RE, OAuthServer
 from .properties import PropertyDefinitionError, normalize_email, property_from_api
 from .ratelimit import DAILY, SECONDLY, TEN_SECONDLY, RateLimiter
 from .stats import Stats
@@ -126,6 +127,7 @@ class SandboxApp:
         self.limiter = RateLimiter()
         self.faults = FaultInjector(config.seed)
         self.stats = Stats()
+        self.oauth = OAuthServer(config)
         self.contacts_api = ContactsApi(self.store, self.stats, self.faults.shuffle)
         self.associations_api = AssociationsApi(self.store, self.stats, self.faults.shuffle)
         self.store.reset(config.custom_properties, config.companies)
@@ -156,6 +158,7 @@ class SandboxApp:
         self.store.reset(config.custom_properties, config.companies)
         self.limiter.reset()
         self.stats.reset()
+        self.oauth.reset(config)
         self.faults.reseed(config.seed)
 
     def contacts(self) -> list[dict[str, Any]]:
@@ -206,6 +209,7 @@ class SandboxApp:
     def stats_snapshot(self) -> dict[str, Any]:
         snapshot = self.stats.snapshot(self.limiter.max_in_window, self.limiter.daily_used)
         # CPU of the whole process: meaningful when the sandbox runs alone (CLI, benchmarks).
+        snapshot.update(self.oauth.snapshot())
         snapshot["process_cpu_seconds"] = round(time.process_time(), 3)
         return snapshot
 
@@ -219,6 +223,10 @@ class SandboxApp:
         correlation_id = str(uuid.uuid4())
         if path.startswith(_CONTROL_PREFIX):
             response = self._control(method, path[len(_CONTROL_PREFIX) :], query, body)
+        elif method == "POST" and TOKEN_PATH_RE.fullmatch(path):
+            status, answer = self.oauth.token(body, self.config)
+            self.stats.request("oauth.token", status)
+            response = Response(status, _encode(answer).encode())
         else:
             response = self._hubspot(method, path, query, header, body, correlation_id)
         response.headers.append(("X-HubSpot-Correlation-Id", correlation_id))
@@ -236,9 +244,13 @@ class SandboxApp:
         config = self.config
         endpoint, handler = self._route(method, path, query)
         delay = config.latency_ms / 1000.0
-        if header("authorization") != self._bearer:
+        refused = self._refused(header("authorization"))
+        if refused is not None:
             self.stats.request(endpoint, 401)
-            return _error(401, _AUTH_MESSAGE, "INVALID_AUTHENTICATION", correlation_id, delay)
+            category = (
+                "INVALID_AUTHENTICATION" if refused == _AUTH_MESSAGE else "EXPIRED_AUTHENTICATION"
+            )
+            return _error(401, refused, category, correlation_id, delay)
         headers: list[tuple[str, str]] = []
         if endpoint == "search":
             if not self.limiter.check_search(config.search_rate_limit):
@@ -294,6 +306,14 @@ class SandboxApp:
             response.slow_seconds = config.slow_after_commit_seconds
         self.stats.request(endpoint, "dropped" if response.after == "drop" else status)
         return response
+
+    def _refused(self, authorization: str | None) -> str | None:
+        """None for the static token or a live OAuth token; else the 401's message."""
+        if authorization == self._bearer:
+            return None
+        scheme, _, token = (authorization or "").partition(" ")
+        verdict = self.oauth.check(token) if scheme == "Bearer" and token else "unknown"
+        return _AUTH_MESSAGE if verdict == "unknown" else verdict
 
     def _rate_limited(
         self,
@@ -456,6 +476,9 @@ class SandboxApp:
             restore = bool(payload.get("restore_config")) if isinstance(payload, dict) else False
             self.reset(restore_config=restore)
             return 200, {"status": "ok", "config": self.config.to_dict()}
+        if (method, name) == ("POST", "oauth/revoke"):
+            token = payload.get("refresh_token") if isinstance(payload, dict) else None
+            return 200, {"revoked": self.oauth.revoke(None if token is None else str(token))}
         if (method, name) == ("GET", "health"):
             return 200, {"status": "ok"}
         raise ApiError(404, f"no sandbox control endpoint {method} /_sandbox/{name}")
