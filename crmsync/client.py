@@ -248,9 +248,11 @@ class HubSpotClient(ApiPaths):
         wait = self.timeout if timeout is None else min(timeout, self.timeout)
         if self.limiter is not None:
             self.limiter.acquire(None if timeout is None else time.monotonic() + wait)
+        # The token first (it may wait for another worker's refresh), then the lease check:
+        # nothing is sent on a lease that ran out meanwhile.
+        used = self.credentials.bearer()  # a Secret: redacted in any traceback
         if before_send is not None:
             before_send()
-        used = self.credentials.bearer()  # a Secret: redacted in any traceback
         try:
             response = self.session.request(
                 method,

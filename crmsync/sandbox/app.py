@@ -142,6 +142,8 @@ class SandboxApp:
             self.config = config
         if "seed" in options:
             self.faults.reseed(config.seed)
+        if "oauth_refresh_token" in options:
+            self.oauth.grant(config.oauth_refresh_token)
         for prop in new_properties:
             self.store.add_property(prop, replace=True)
         if "companies" in options:

@@ -39,9 +39,20 @@ class OAuthServer:
             #: access token -> monotonic time it expires (or was superseded).
             self._access: dict[str, float] = {}
             self._latest = ""
+            self._latest_issued = -math.inf
+            self._first_issued: float | None = None
+            self._last_used: float | None = None
             self.refreshes = 0
+            #: Refreshes made while the latest token had more than half its life left: a
+            #: second refresh of one expiry (two workers refreshing at once).
+            self.early_refreshes = 0
             self.expired_rejected = 0
             self.bad_grants = 0
+
+    def grant(self, refresh_token: str) -> None:
+        """Make ``refresh_token`` valid (a new installation of the app)."""
+        with self._lock:
+            self._refresh_tokens.add(refresh_token)
 
     def revoke(self, refresh_token: str | None = None) -> int:
         """Revoke one refresh token, or all of them (``None``); returns how many."""
@@ -79,6 +90,11 @@ class OAuthServer:
                 refresh_token = f"sandbox-refresh-{secrets.token_hex(8)}"
                 self._refresh_tokens.add(refresh_token)
             now = time.monotonic()
+            if now - self._latest_issued < config.oauth_token_seconds / 2:
+                self.early_refreshes += 1
+            self._latest_issued = now
+            if self._first_issued is None:
+                self._first_issued = now
             if config.oauth_refresh_invalidates and self._latest in self._access:
                 self._access[self._latest] = min(self._access[self._latest], now)
             access = f"sandbox-oauth-{secrets.token_hex(16)}"
@@ -98,19 +114,28 @@ class OAuthServer:
             expires = self._access.get(access_token)
             if expires is None:
                 return "unknown"
-            ago = time.monotonic() - expires
+            now = time.monotonic()
+            ago = now - expires
             if ago < 0:
+                self._last_used = now
                 return None
             self.expired_rejected += 1
         seconds = max(math.ceil(ago), 1)
         return f"The OAuth token used to make this call expired {seconds} second(s) ago."
 
-    def snapshot(self) -> dict[str, int]:
+    def snapshot(self) -> dict[str, float]:
         with self._lock:
             return {
                 "oauth_refreshes": self.refreshes,
+                "oauth_early_refreshes": self.early_refreshes,
                 "oauth_expired_rejected": self.expired_rejected,
                 "oauth_bad_grants": self.bad_grants,
+                # From the first token issued to the last call a token was good for.
+                "oauth_seconds_in_use": round(
+                    (self._last_used or 0.0) - (self._first_issued or 0.0), 3
+                )
+                if self._first_issued is not None and self._last_used is not None
+                else 0,
             }
 
 
