@@ -14,6 +14,7 @@ import pytest
 import redis
 import requests
 from django.core.management import call_command
+from django.urls import reverse
 
 from crmsync import runtime, services
 from crmsync.client import HubSpotClient
@@ -223,7 +224,7 @@ def test_a_sync_with_oauth_tokens_expiring_under_it_fails_no_row(crmsync_setting
 
 @pytest.mark.django_db
 def test_a_revoked_grant_pauses_the_pipeline_with_a_clear_reason(
-    crmsync_settings, settings, hubspot_sandbox, caplog
+    crmsync_settings, settings, hubspot_sandbox, caplog, admin_client
 ):
     settings.CRMSYNC = oauth_settings(crmsync_settings)
     hubspot_sandbox.revoke_refresh_token()
@@ -242,7 +243,9 @@ def test_a_revoked_grant_pauses_the_pipeline_with_a_clear_reason(
     with pytest.raises(SystemExit):
         call_command("crmsync_status", stdout=out)
     assert "OAUTH_REFRESH_TOKEN" in out.getvalue()
-    for text in (state.message, caplog.text, out.getvalue()):
+    admin = admin_client.get(reverse("admin:crmsync_dashboard")).content.decode()
+    assert "BAD_REFRESH_TOKEN" in admin
+    for text in (state.message, caplog.text, out.getvalue(), admin):
         assert SECRET not in text and REFRESH not in text.replace("OAUTH_REFRESH_TOKEN", "")
 
 
