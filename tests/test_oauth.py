@@ -202,6 +202,46 @@ def test_many_workers_sharing_redis_refresh_once_per_expiry(hubspot_sandbox):
     assert 4 <= refreshes <= 5
     assert sum(w.refreshes for w in workers) == refreshes
     assert len(seen) == refreshes
+    assert hubspot_sandbox.stats()["oauth_early_refreshes"] == 0
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.hubspot_sandbox(
+    oauth_token_seconds=1.0, oauth_refresh_invalidates=True, rate_limit_max=100_000
+)
+def test_without_redis_the_database_shares_the_token_and_the_lock(hubspot_sandbox):
+    """Four workers with their own database connections (as on four hosts), no Redis."""
+    from django.db import connection
+
+    from crmsync.credentials.database import DatabaseTokenStore
+
+    key = f"crmsync-test:oauth:{uuid.uuid4().hex}"
+    workers = [tokens(hubspot_sandbox, DatabaseTokenStore(key)) for _ in range(4)]
+    errors: list[BaseException] = []
+    stop = time.monotonic() + 3.0
+
+    def work(client: HubSpotClient) -> None:
+        try:
+            while time.monotonic() < stop:
+                client.probe()
+                time.sleep(0.01)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=work, args=(client_with(hubspot_sandbox, w),)) for w in workers
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    refreshes = hubspot_sandbox.stats()["oauth_refreshes"]
+    assert 4 <= refreshes <= 5  # as with Redis: one per expiry, whoever made it
+    assert hubspot_sandbox.stats()["oauth_early_refreshes"] == 0
+    assert sum(w.refreshes for w in workers) == refreshes
 
 
 # -- the pipeline ----------------------------------------------------------------------------
