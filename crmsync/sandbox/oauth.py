@@ -46,6 +46,8 @@ class OAuthServer:
             #: Refreshes made while the latest token had more than half its life left: a
             #: second refresh of one expiry (two workers refreshing at once).
             self.early_refreshes = 0
+            #: Refreshes made once the latest token had expired (not renewed in time).
+            self.late_refreshes = 0
             self.expired_rejected = 0
             self.bad_grants = 0
 
@@ -92,6 +94,8 @@ class OAuthServer:
             now = time.monotonic()
             if now - self._latest_issued < config.oauth_token_seconds / 2:
                 self.early_refreshes += 1
+            if now >= self._access.get(self._latest, math.inf):
+                self.late_refreshes += 1
             self._latest_issued = now
             if self._first_issued is None:
                 self._first_issued = now
@@ -128,6 +132,7 @@ class OAuthServer:
             return {
                 "oauth_refreshes": self.refreshes,
                 "oauth_early_refreshes": self.early_refreshes,
+                "oauth_late_refreshes": self.late_refreshes,
                 "oauth_expired_rejected": self.expired_rejected,
                 "oauth_bad_grants": self.bad_grants,
                 # From the first token issued to the last call a token was good for.
