@@ -156,7 +156,7 @@ class OAuthTokens:
             code = str(body.get("status") or body.get("error") or response.status_code)
             message = str(body.get("message") or body.get("error_description") or "")
             raise OAuthGrantError(
-                f"HubSpot refused the OAuth refresh ({response.status_code} {code}: {message}): "
+                f"HubSpot refused the OAuth refresh ({message or code}): "
                 "CRMSYNC['OAUTH_REFRESH_TOKEN'] is revoked or invalid, or the client id or "
                 "secret is wrong; install the app again for a new refresh token",
                 status=response.status_code,
