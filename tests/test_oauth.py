@@ -265,6 +265,25 @@ def test_a_sync_with_oauth_tokens_expiring_under_it_fails_no_row(crmsync_setting
 
 
 @pytest.mark.django_db
+@pytest.mark.hubspot_sandbox(oauth_refresh_invalidates=True)
+def test_a_401_expired_mid_run_is_resent_and_is_no_attempt(
+    crmsync_settings, settings, hubspot_sandbox
+):
+    settings.CRMSYNC = oauth_settings(crmsync_settings)
+    ContactFactory()
+    assert services.sync_pending().synced == 1  # the workers' token
+    tokens(hubspot_sandbox).bearer()  # another installation refreshes: ours ends at once
+    rows = ContactFactory.create_batch(3)
+    assert services.sync_pending().synced == 3
+    assert hubspot_sandbox.stats()["requests_by_endpoint"]["create"] == {"201": 2, "401": 1}
+    assert SyncBatch.objects.count() == 2  # the resend is the same request, not another batch
+    for row in rows:
+        row.refresh_from_db()
+        assert row.sync_status == SyncStatus.SYNCED and row.sync_attempts == 0
+    assert not PipelineState.objects.filter(paused=True).exists()
+
+
+@pytest.mark.django_db
 def test_a_revoked_grant_pauses_the_pipeline_with_a_clear_reason(
     crmsync_settings, settings, hubspot_sandbox, caplog, admin_client
 ):
