@@ -53,9 +53,9 @@ def report_line(oauth: Mapping[str, int], token_seconds: float) -> str:
     window = oauth.get("oauth_milliseconds_in_use", 0) / 1000
     expected = expiries(window, token_seconds)
     return (
-        f"{oauth['oauth_refreshes']:,} refreshes for {expected:,} tokens needed "
+        f"{oauth['oauth_refreshes']:,} refreshes for at most {expected:,} expiries "
         f"(a {token_seconds:g} s token, refreshed at 3/4 of its life, over {window:.1f} s "
-        "of calls); "
+        "of calls, fewer when no worker was calling); "
         f"{oauth['oauth_early_refreshes']:,} "
         f"second refreshes of one expiry; {oauth['oauth_expired_rejected']:,} calls refused "
         "as expired, each refreshed and sent again"
