@@ -409,3 +409,32 @@ def test_the_runtime_builds_oauth_credentials_from_the_settings(crmsync_settings
     assert "Authorization" not in client.session.headers
     conf = get_settings()
     assert isinstance(build_credentials(conf, None), OAuthTokens)
+
+
+def test_the_project_reads_the_oauth_settings_from_the_environment():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='project.settings'; "
+        "django.setup(); from django.conf import settings; "
+        "from crmsync.conf import get_settings as g, validate; s=g(); "
+        "print(s.OAUTH_CLIENT_ID, s.OAUTH_CLIENT_SECRET, s.OAUTH_REFRESH_TOKEN, "
+        "[p.id for p in validate(settings.CRMSYNC)])"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRMSYNC_", "HUBSPOT_"))}
+    env.update(
+        {
+            "CRMSYNC_OAUTH_CLIENT_ID": "an-id",
+            "CRMSYNC_OAUTH_CLIENT_SECRET": "a-secret",
+            "CRMSYNC_OAUTH_REFRESH_TOKEN": "a-refresh-token",
+        }
+    )
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["an-id", "a-secret", "a-refresh-token", "[]"]
