@@ -207,6 +207,49 @@ def test_many_workers_sharing_redis_refresh_once_per_expiry(hubspot_sandbox):
     assert hubspot_sandbox.stats()["oauth_early_refreshes"] == 0
 
 
+_PROCESS = """
+import sys, time
+import redis
+from crmsync.client import HubSpotClient
+from crmsync.credentials import OAuthTokens, RedisTokenStore
+url, redis_url, key, start = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+source = OAuthTokens(token_url=url + "/oauth/2026-03/token", client_id="sandbox-client-id",
+    client_secret="sandbox-client-secret", refresh_token="sandbox-refresh-token",
+    store=RedisTokenStore(redis.Redis.from_url(redis_url), key), timeout=2.0)
+client = HubSpotClient(base_url=url, credentials=source, timeout=2.0)
+time.sleep(max(start - time.time(), 0))
+while time.time() < start + 3.0:
+    client.probe()
+    time.sleep(0.01)
+print(source.refreshes)
+"""
+
+
+@pytest.mark.redis
+@pytest.mark.hubspot_sandbox(
+    oauth_token_seconds=1.0, oauth_refresh_invalidates=True, rate_limit_max=100_000
+)
+def test_three_processes_sharing_redis_refresh_once_per_expiry(hubspot_sandbox):
+    import subprocess
+    import sys
+
+    key = f"crmsync-test:oauth:{uuid.uuid4().hex}"
+    start = str(time.time() + 1.5)  # every process started and waiting
+    args = [hubspot_sandbox.url, REDIS_URL, key, start]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _PROCESS, *args], stdout=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
+    outputs = [p.communicate(timeout=30)[0] for p in procs]
+    redis.Redis.from_url(REDIS_URL).delete(key, f"{key}:lock", f"{key}:refresh")
+    assert [p.returncode for p in procs] == [0, 0, 0]
+    stats = hubspot_sandbox.stats()
+    assert sum(int(out) for out in outputs) == stats["oauth_refreshes"]
+    assert 4 <= stats["oauth_refreshes"] <= 5  # one per 0.75 s over 3 s
+    # (A process still on the ended token meets a 401 and takes the new one: not a refresh.)
+    assert stats["oauth_early_refreshes"] == stats["oauth_late_refreshes"] == 0
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.hubspot_sandbox(
     oauth_token_seconds=1.0, oauth_refresh_invalidates=True, rate_limit_max=100_000
