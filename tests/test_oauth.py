@@ -102,10 +102,11 @@ def test_the_sandbox_refuses_an_expired_token_with_hubspots_answer(hubspot_sandb
     answer = requests.get(url, headers={"Authorization": bearer}, timeout=2)
     assert answer.status_code == 401
     assert answer.json()["category"] == "EXPIRED_AUTHENTICATION"
-    assert re.fullmatch(
-        r"The OAuth token used to make this call expired [12] second\(s\) ago\.",
+    match = re.fullmatch(
+        r"The OAuth token used to make this call expired (\d+) second\(s\) ago\.",
         answer.json()["message"],
     )
+    assert match and int(match.group(1)) >= 2  # 1.1 s and more, rounded up
 
 
 # -- refresh before expiry, and after a 401 ------------------------------------------------------
