@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-browser browsers lint typecheck pytest serve bench bench-throughput bench-host chaos chaos-hosts mutation clean
+.PHONY: demo test test-browser browsers lint typecheck pytest serve bench bench-throughput bench-host chaos chaos-oauth chaos-hosts mutation clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -87,6 +87,10 @@ bench-host: $(STAMP)
 # CHAOS_ARGS: e.g. --write-mode both (create and upsert mode, held rows side by side).
 chaos: $(STAMP)
 	$(BIN)/python -m bench.chaos $(CHAOS_ARGS)
+
+# The same with OAuth: access tokens expiring every 4 s across the workers (bench/chaos_oauth.py).
+chaos-oauth: $(STAMP)
+	$(BIN)/python -m bench.chaos --oauth-token-seconds 4 $(CHAOS_ARGS)
 
 # The chaos run on 3 hosts made as network namespaces (root only; docs/chaos.md, "Several
 # hosts"): partitions, a skewed clock, pg_terminate_backend, Redis restarts, SIGTERM/SIGKILL.

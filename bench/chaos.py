@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.chaos --contacts 10000 --workers 3 [--seed S]
         [--kill-seconds 90] [--kill-interval 1,3] [--deadline 900] [--edits N]
         [--write-mode create|upsert|both] [--no-email-share F] [--drop-after-commit-rate F]
+        [--oauth-token-seconds 4]   # OAuth mode: bench/chaos_oauth.py
 
 ``--write-mode upsert`` runs crmsync with ``CRMSYNC["WRITE_MODE"] = "upsert"`` (new contacts
 through batch/upsert by the unique property ``crmsync_id``; README, "Write modes"); ``both``
@@ -57,7 +58,7 @@ from urllib.parse import urlsplit
 import requests
 from psycopg import sql
 
-from bench import chaos_merges, common
+from bench import chaos_merges, chaos_oauth, common
 from bench.common import (
     BenchError,
     Sandbox,
@@ -132,6 +133,9 @@ class ChaosOptions:
     #: Any other sandbox option (docs/sandbox.md), set at start: e.g. {"conflict_mode":
     #: "batch"} to play a HubSpot that rejects a whole batch for one existing email.
     sandbox_options: dict[str, Any] = field(default_factory=dict)
+    #: OAuth mode (bench/chaos_oauth.py): access tokens expiring after this many seconds,
+    #: each refresh ending the previous token; 0: the static token.
+    oauth_token_seconds: float = 0.0
     # -- the host project editing rows meanwhile --
     #: Edits through Contact.save() while workers are killed; None: 1 % of the rows.
     edits: int | None = None
@@ -226,6 +230,9 @@ class ChaosReport:
     merged: int = 0
     not_relinked: int = 0
     attempt_outcomes: dict[str, int] = field(default_factory=dict)
+    #: OAuth mode: the sandbox's refresh counts (chaos_oauth.counts), and the token's life.
+    oauth: dict[str, int] = field(default_factory=dict)
+    oauth_token_seconds: float = 0.0
     problems: list[Problem] = field(default_factory=list)
     kills: list[tuple[float, str, int]] = field(default_factory=list)
     kill_phase_seconds: float = 0.0
@@ -239,7 +246,8 @@ class ChaosReport:
     @property
     def ok(self) -> bool:
         bad = (self.lost, self.duplicated, self.wrong_id, self.wrong_data, self.orphans)
-        return not any(bad) and self.stuck == 0 and self.not_relinked == 0
+        twice = self.oauth.get("oauth_early_refreshes", 0)  # a second refresh of one expiry
+        return not any(bad) and self.stuck == 0 and twice == 0 and self.not_relinked == 0
 
     @property
     def faults_total(self) -> int:
@@ -570,6 +578,8 @@ def child_env(options: ChaosOptions, sandbox_url: str = "", prefix: str = "") ->
         settings.update(crmsync_settings(redis_key_prefix=prefix))
     if options.write_mode == "upsert":
         settings.update(crmsync_settings(write_mode="upsert", unique_property=UNIQUE_PROPERTY))
+    if options.oauth_token_seconds:
+        settings.update(chaos_oauth.worker_env())
     return common.child_env(
         database_url=options.database_url,
         redis_url=options.redis_url,
@@ -600,6 +610,7 @@ def run_chaos(options: ChaosOptions) -> ChaosReport:
     prefix = f"crmsync-chaos-{uuid.uuid4().hex[:12]}"
     report = ChaosReport(seed=options.seed, workers=options.workers, work_dir=str(work))
     report.write_mode = options.write_mode
+    report.oauth_token_seconds = options.oauth_token_seconds
 
     created = ensure_database(options.database_url)
     what = "created" if created else "exists"
@@ -616,6 +627,8 @@ def run_chaos(options: ChaosOptions) -> ChaosReport:
     editor: subprocess.Popen[bytes] | None = None
     counter: StatusCounter | None = None
     try:
+        if options.oauth_token_seconds:
+            sandbox.post("config", chaos_oauth.sandbox_config(options.oauth_token_seconds))
         if options.sandbox_options:
             sandbox.post("config", options.sandbox_options)
         config = sandbox.get("config")
@@ -741,6 +754,8 @@ def run_chaos(options: ChaosOptions) -> ChaosReport:
     report.workers_killed = len(report.kills)
     report.requests = int(stats.get("requests_total", 0))
     report.faults = _fault_counts(stats)
+    if options.oauth_token_seconds:
+        report.oauth = chaos_oauth.counts(stats)
     by_endpoint = stats.get("requests_by_endpoint") or {}
     report.rate_limited_workers = sum(
         int(codes.get("429", 0)) for name, codes in by_endpoint.items() if name != "companies.get"
@@ -1050,6 +1065,9 @@ def format_report(report: ChaosReport, cores: int | None = None) -> str:
         f"faults {report.kill_phase_seconds:.0f} s, settling {report.settle_seconds:.0f} s); "
         f"{report.requests:,} requests"
     )
+    if report.oauth_token_seconds:
+        line = chaos_oauth.report_line(report.oauth, report.oauth_token_seconds)
+        out.append(f"{'oauth':<{width}}  {report.oauth.get('oauth_refreshes', 0):>7,}  {line}")
     verdict = "PASS: 0 lost, 0 duplicated, 0 wrong, 0 stuck" if report.ok else "FAIL"
     out.append(verdict + ("" if report.converged else " (did not settle before the deadline)"))
     return "\n".join(out)
@@ -1201,6 +1219,12 @@ def parse_args(argv: Sequence[str] | None) -> tuple[str, ChaosOptions]:
         default=defaults.drop_after_commit_rate,
         help="share of answers dropped after HubSpot wrote (default %(default)s)",
     )
+    parser.add_argument(
+        "--oauth-token-seconds",
+        type=float,
+        default=defaults.oauth_token_seconds,
+        help="OAuth mode: access tokens that expire after this many seconds (0: static token)",
+    )
     parser.add_argument("--work-dir", type=Path, default=None)
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
@@ -1222,6 +1246,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[str, ChaosOptions]:
         sandbox_options=dict(args.sandbox_option),
         no_email_share=args.no_email_share,
         drop_after_commit_rate=args.drop_after_commit_rate,
+        oauth_token_seconds=args.oauth_token_seconds,
         work_dir=args.work_dir,
         progress=None if args.quiet else lambda line: print(line, file=sys.stderr, flush=True),
     )

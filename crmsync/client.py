@@ -22,7 +22,9 @@ from requests.structures import CaseInsensitiveDict
 
 from . import __version__
 from .answers import http_error, parse_json, transport_error
+from .credentials import Credentials, StaticToken
 from .exceptions import (
+    AuthenticationError,
     RateLimitedError,
 )
 from .hubspot import daily_quota
@@ -89,58 +91,11 @@ def _inputs_endpoint(action: str) -> Callable[..., BatchResponse]:
     return send
 
 
-class HubSpotClient:
-    """Talks to the CRM contacts API. Thread-safe enough to share across a worker's threads:
-    the session holds no cookies and urllib3's pool is thread-safe."""
+class ApiPaths:
+    """The paths of every endpoint at ``api_version``: a date version such as "2026-03"
+    (/crm/objects/2026-03/...), or the legacy "v3" (/crm/v3/..., /crm/v4/associations)."""
 
-    def __init__(
-        self,
-        *,
-        base_url: str,
-        access_token: str,
-        timeout: float = 30.0,
-        api_version: str = "v3",
-        limiter: Limiter | None = None,
-        pool_size: int = 10,
-    ) -> None:
-        # From here on the token sits in this frame only inside a _Secret, whose repr is
-        # redacted: a traceback's frame locals (Django's debug page, error trackers) never
-        # show it, whatever raises below. The settings are checked before a client is built
-        # (crmsync.conf.validated_settings), so the client checks nothing itself.
-        token = _Secret(access_token)
-        del access_token
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
-        self.api_version = api_version
-        self.limiter = limiter
-        self.session = requests.Session()
-        # Resolve proxies from the environment once, not on every call (requests otherwise
-        # re-reads the environment and ~/.netrc per request, about 0.5 ms each).
-        self.session.proxies.update(requests.utils.get_environ_proxies(self.base_url))
-        self.session.trust_env = False
-        # No cookie ever matters to this API; refusing them keeps the shared session stateless.
-        self.session.cookies.set_policy(_RejectAllCookies())
-        # max_retries=0: never resend a POST at the transport level (it may duplicate records).
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(pool_size, 1), max_retries=0)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
-        self.session.headers.update(
-            {
-                "Authorization": token.bearer(),
-                "User-Agent": USER_AGENT,
-                "Accept": "application/json",
-                "Content-Type": "application/json",
-            }
-        )
-
-    def __repr__(self) -> str:  # never show the token; safe on a half-built client too
-        base_url = getattr(self, "base_url", "?")
-        return f"<HubSpotClient {base_url} api={getattr(self, 'api_version', '?')}>"
-
-    def close(self) -> None:
-        self.session.close()
-
-    # -- paths -----------------------------------------------------------------------------
+    api_version: str
 
     def objects_path(self, object_type: str = "contacts") -> str:
         return objects_path(self.api_version, object_type)
@@ -149,6 +104,50 @@ class HubSpotClient:
         if self.api_version == "v3":
             return f"/crm/v3/properties/{object_type}"
         return f"/crm/properties/{self.api_version}/{object_type}"
+
+    def associations_path(self) -> str:
+        return associations_path(self.api_version)
+
+
+class HubSpotClient(ApiPaths):
+    """Talks to the CRM contacts API. Thread-safe enough to share across a worker's threads:
+    the session holds no cookies and urllib3's pool is thread-safe."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        access_token: str = "",
+        timeout: float = 30.0,
+        api_version: str = "2026-03",
+        limiter: Limiter | None = None,
+        pool_size: int = 10,
+        credentials: Credentials | None = None,
+    ) -> None:
+        # From here on the token sits in this frame only inside a StaticToken, whose repr is
+        # redacted: a traceback's frame locals (Django's debug page, error trackers) never
+        # show it, whatever raises below. The settings are checked before a client is built
+        # (crmsync.conf.validated_settings), so the client checks nothing itself.
+        # ``credentials`` (an OAuth app's, crmsync.credentials) give the bearer of each
+        # request instead.
+        token: Credentials = credentials or StaticToken(access_token)
+        del access_token
+        self.credentials = token
+        self._static = isinstance(self.credentials, StaticToken)
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.api_version = api_version
+        self.limiter = limiter
+        self.session = _new_session(self.base_url, pool_size)
+        if self._static:  # the same on every request
+            self.session.headers["Authorization"] = token.bearer().header()
+
+    def __repr__(self) -> str:  # never show the token; safe on a half-built client too
+        base_url = getattr(self, "base_url", "?")
+        return f"<HubSpotClient {base_url} api={getattr(self, 'api_version', '?')}>"
+
+    def close(self) -> None:
+        self.session.close()
 
     # -- endpoints -------------------------------------------------------------------------
 
@@ -178,9 +177,6 @@ class HubSpotClient:
         """Archive contacts by id: 204 and no body, even for an id HubSpot does not know."""
         path = f"{self.objects_path()}/batch/archive"
         return self._batch(path, encoded or encode({"inputs": list(inputs)}), before_send)
-
-    def associations_path(self) -> str:
-        return associations_path(self.api_version)
 
     def associations_create(
         self,
@@ -253,15 +249,36 @@ class HubSpotClient:
         timeout: float | None = None,
         cool_down_on_429: bool = True,
     ) -> tuple[dict[str, Any] | None, int, str]:
-        """Send one request; return (body, status, correlation id), headers to headers_out."""
+        """Send one request; return (body, status, correlation id), headers to headers_out.
+
+        A 401 that the credentials can answer with a newer token (an OAuth token expired or
+        superseded) is sent once more with it: the same request, no attempt of its rows."""
+        args = (method, path, data, before_send, headers_out, timeout, cool_down_on_429)
+        try:
+            return self._send_once(*args)
+        except AuthenticationError as exc:
+            if exc.bearer_used is None or not self.credentials.renew(exc.bearer_used):
+                raise
+        return self._send_once(*args)
+
+    def _send_once(self, method: str, path: str, data: bytes | None, before_send: Hook | None,
+                   headers_out: CaseInsensitiveDict[str] | None, timeout: float | None,
+                   cool_down_on_429: bool) -> tuple[dict[str, Any] | None, int, str]:  # fmt: skip
         wait = self.timeout if timeout is None else min(timeout, self.timeout)
         if self.limiter is not None:
             self.limiter.acquire(None if timeout is None else time.monotonic() + wait)
+        # The token first (it may wait for another worker's refresh), then the lease check:
+        # nothing is sent on a lease that ran out meanwhile.
+        used = self.credentials.bearer()  # a Secret: redacted in any traceback
         if before_send is not None:
             before_send()
         try:
             response = self.session.request(
-                method, self.base_url + path, data=data, timeout=(min(wait, 10.0), wait)
+                method,
+                self.base_url + path,
+                data=data,
+                headers=None if self._static else {"Authorization": used.header()},
+                timeout=(min(wait, 10.0), wait),
             )
         except requests.RequestException as exc:
             raise transport_error(exc, method, path) from None
@@ -276,8 +293,28 @@ class HubSpotClient:
             limited = isinstance(error, RateLimitedError) and not error.is_daily
             if self.limiter is not None and limited and cool_down_on_429:
                 self.limiter.cool_down(error.retry_after or 1.0)
+            if isinstance(error, AuthenticationError):
+                error.bearer_used = used  # for renew(); a Secret, never shown
             raise error
         return parsed, response.status_code, correlation_id
+
+
+def _new_session(base_url: str, pool_size: int) -> requests.Session:
+    session = requests.Session()
+    # Resolve proxies from the environment once, not on every call (requests otherwise
+    # re-reads the environment and ~/.netrc per request, about 0.5 ms each).
+    session.proxies.update(requests.utils.get_environ_proxies(base_url))
+    session.trust_env = False
+    # No cookie ever matters to this API; refusing them keeps the shared session stateless.
+    session.cookies.set_policy(_RejectAllCookies())
+    # max_retries=0: never resend a POST at the transport level (it may duplicate records).
+    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(pool_size, 1), max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers.update(
+        {"User-Agent": USER_AGENT, "Accept": "application/json", "Content-Type": "application/json"}
+    )
+    return session
 
 
 def search_contacts(
@@ -336,27 +373,6 @@ def read_body(
     if id_property:
         body["idProperty"] = id_property
     return body
-
-
-class _Secret:
-    """A token that never shows itself: repr and str are redacted."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def __bool__(self) -> bool:
-        return bool(self._value)
-
-    def __repr__(self) -> str:
-        return "<redacted>"
-
-    __str__ = __repr__
-
-    def bearer(self) -> str:
-        """The Authorization header's value (built in this frame, never in the caller's)."""
-        return f"Bearer {self._value}"
 
 
 class _RejectAllCookies(http.cookiejar.DefaultCookiePolicy):

@@ -38,11 +38,20 @@ class CrmSyncSettings:
 
     #: Bearer token (private app access token or service key). Never logged.
     ACCESS_TOKEN: str = field(default="", repr=False)
+    #: OAuth 2.0 instead of ACCESS_TOKEN: the app's client id and secret and the refresh
+    #: token of the installation (README, "Credentials"). Never logged.
+    OAUTH_CLIENT_ID: str = ""
+    OAUTH_CLIENT_SECRET: str = field(default="", repr=False)
+    OAUTH_REFRESH_TOKEN: str = field(default="", repr=False)
+    #: An OAuth access token is refreshed this long before it expires (at most a quarter of
+    #: its lifetime), by one worker at a time.
+    OAUTH_REFRESH_MARGIN_SECONDS: float = 300.0
     #: Where the HubSpot API lives; the sandbox's URL in the demo and tests.
     API_BASE_URL: str = HUBSPOT_API_BASE_URL
-    #: "v3" for /crm/v3/objects/..., or a date version such as "2026-03" for
-    #: /crm/objects/2026-03/... (the v3 paths lose support in September 2027).
-    API_VERSION: str = "v3"
+    #: A date version such as "2026-03" for /crm/objects/2026-03/..., /oauth/2026-03/token
+    #: (every endpoint crmsync calls), or the legacy "v3" (/crm/v3/..., /crm/v4/associations,
+    #: /oauth/v1/token), unsupported from September 2027 (crmsync.W003).
+    API_VERSION: str = "2026-03"
     #: Inputs per batch request; HubSpot's maximum is 100.
     BATCH_SIZE: int = hubspot.MAX_BATCH_INPUTS
     #: Connect and read timeout of every HTTP call.

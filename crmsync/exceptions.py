@@ -149,6 +149,10 @@ class PipelineHaltError(HubSpotError):
 class AuthenticationError(PipelineHaltError):
     """401 INVALID_AUTHENTICATION / EXPIRED_AUTHENTICATION."""
 
+    #: The credentials' token the 401 answered (a redacted ``crmsync.credentials.Secret``),
+    #: for the client to ask them for a newer one; None when no request was sent.
+    bearer_used: Any = None
+
 
 class MissingScopesError(PipelineHaltError):
     """403 MISSING_SCOPES: the token lacks crm.objects.contacts.write (or read)."""

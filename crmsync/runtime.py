@@ -20,6 +20,7 @@ import redis
 
 from crmsync.client import HubSpotClient
 from crmsync.conf import CrmSyncSettings, get_settings
+from crmsync.credentials import build_credentials
 from crmsync.ratelimit import RateLimiter
 from crmsync.ratelimit import get_rate_limiter as _get_rate_limiter
 from crmsync.ratelimit.perprocess import PerProcessCache, clear_all
@@ -36,7 +37,9 @@ _clients: PerProcessCache[CrmSyncSettings, HubSpotClient] = PerProcessCache("Hub
 def _build_client(conf: CrmSyncSettings) -> HubSpotClient:
     return HubSpotClient(
         base_url=conf.API_BASE_URL,
-        access_token=conf.ACCESS_TOKEN,
+        credentials=build_credentials(
+            conf, _redis_client(conf.REDIS_URL) if conf.REDIS_URL else None
+        ),
         timeout=conf.HTTP_TIMEOUT_SECONDS,
         api_version=conf.API_VERSION,
         limiter=get_rate_limiter(conf),

@@ -87,6 +87,8 @@ CRMSYNC = {
     "ACCESS_TOKEN": env.get("HUBSPOT_ACCESS_TOKEN", ""),
     "API_BASE_URL": env.get("HUBSPOT_API_BASE_URL", HUBSPOT_API_BASE_URL),
     "REDIS_URL": REDIS_URL,
+    # Every other CRMSYNC_<NAME> of the environment, OAuth's among them: CRMSYNC_OAUTH_CLIENT_ID,
+    # CRMSYNC_OAUTH_CLIENT_SECRET and CRMSYNC_OAUTH_REFRESH_TOKEN (README, "Credentials").
     **from_environ(env),
 }
 

@@ -48,8 +48,8 @@ def test_a_viewer_is_offered_the_preview_and_sees_the_plan(crmsync_sandbox):
     assert response.status_code == 200
     text = response.content.decode()
     assert "Preview: what the sync would send" in text
-    assert "/crm/v3/objects/contacts/batch/update" in text
-    assert "/crm/v3/objects/contacts/batch/create" in text
+    assert "/crm/objects/2026-03/contacts/batch/update" in text
+    assert "/crm/objects/2026-03/contacts/batch/create" in text
     assert '<code>firstname</code>: "Ada" &rarr; "Adah"' in text
     assert "new@example.com" in text
     assert "MAPPING_ERROR" in text and "notes: cannot send a value of type dict" in text

@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from bench import chaos, common
+from bench import chaos, chaos_oauth, common
 
 
 def planned(key, kind="valid", email="", invalid_reason=""):
@@ -246,3 +246,44 @@ def test_upsert_mode_holds_nothing_and_duplicates_nothing_under_dropped_answers(
     assert (upsert.held, upsert.duplicated, upsert.lost, upsert.stuck) == (0, 0, 0, 0), text
     assert (upsert.wrong_id, upsert.wrong_data, upsert.orphans) == (0, 0, 0), text
     assert create.held > 0, text  # what upsert mode saves: rows an operator must check
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_oauth_tokens_expiring_every_few_seconds_fail_no_row_and_refresh_once(tmp_path):
+    """3 workers (killed at random) on OAuth tokens that live 3 s, each refresh ending the
+    previous token: no row fails for it, and each expiry is refreshed once, by one worker."""
+    server = os.environ["DATABASE_URL"]
+    url = common.with_database(server, f"crmsync_chaos_oauth_pytest_{os.getpid()}")
+    options = chaos.ChaosOptions(
+        contacts=200,
+        workers=3,
+        seed=12,
+        database_url=url,
+        redis_url=os.environ["REDIS_URL"],
+        kill_seconds=20,
+        kill_interval=(2.0, 4.0),
+        deadline_seconds=240,
+        batch_size=10,
+        lease_seconds=6,
+        sandbox_rate_limit=8,
+        worker_rate_limit=30,
+        edits=0,
+        oauth_token_seconds=3.0,
+        work_dir=tmp_path,
+    )
+    try:
+        report = chaos.run_chaos(options)
+    finally:
+        common.drop_database(url)
+    text = f"{chaos.format_report(report)}\n{chaos.format_problems(report)}"
+    print(text)
+    assert report.converged, text
+    assert (report.lost, report.duplicated, report.wrong_id, report.stuck) == (0, 0, 0, 0), text
+    assert report.failed == report.failed_invalid == report.invalid, text
+    in_use = report.oauth["oauth_milliseconds_in_use"] / 1000
+    assert report.oauth["oauth_refreshes"] >= 3, text  # the run outlived several tokens
+    assert report.oauth["oauth_early_refreshes"] == 0, text  # no expiry refreshed twice
+    # One refresh per token needed (a worker killed between HubSpot's answer and Redis may
+    # cost one more: the next refresher cannot know of a token it never saw).
+    assert report.oauth["oauth_refreshes"] <= chaos_oauth.expiries(in_use, 3.0) + 1, text

@@ -110,6 +110,9 @@ def test_unreachable_hubspot_is_a_fail_with_the_reason_not_a_traceback(crmsync_s
 
 def test_legacy_v3_paths_warn_until_the_sunset(crmsync_sandbox):
     _, found = checks()
+    assert found["api version"]["level"] == "OK"  # the default: 2026-03
+    with override_settings(CRMSYNC=sandbox_settings(crmsync_sandbox, API_VERSION="v3")):
+        _, found = checks()
     assert found["api version"]["level"] == "WARN"
     assert "September 2027" in found["api version"]["message"]
     assert "2026-03" in found["api version"]["fix"]

@@ -56,8 +56,8 @@ def test_plan_prints_requests_changes_and_decided_rows_and_sends_nothing(crmsync
     before, requests_before = table(), sent_requests(crmsync_sandbox)
     code, out = plan()
     assert code == 0
-    assert "POST /crm/v3/objects/contacts/batch/update: 1 input" in out
-    assert "POST /crm/v3/objects/contacts/batch/create: 1 input" in out
+    assert "POST /crm/objects/2026-03/contacts/batch/update: 1 input" in out
+    assert "POST /crm/objects/2026-03/contacts/batch/create: 1 input" in out
     assert 'firstname: "Ada" -> "Adah"' in out
     assert '"email": "new@example.com"' in out
     assert f"contact #{mixed['bad'].pk} bad@example.com: failed (MAPPING_ERROR)" in out

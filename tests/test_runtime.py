@@ -143,9 +143,9 @@ def test_settings_are_read_at_call_time() -> None:
         assert isinstance(client.limiter, LocalRateLimiter)
         # The limiter's public name in crmsync.ratelimit is the runtime's: one cache.
         assert ratelimit.get_rate_limiter() is client.limiter is runtime.get_rate_limiter()
-    with override_settings(CRMSYNC={**conf, "API_VERSION": "2026-03"}):
+    with override_settings(CRMSYNC={**conf, "API_VERSION": "2026-09"}):
         assert runtime.get_client() is not client
-        assert runtime.get_client().api_version == "2026-03"
+        assert runtime.get_client().api_version == "2026-09"
 
 
 def test_an_object_cached_under_another_pid_is_not_returned(

@@ -8,6 +8,7 @@ clobbers a sync result (see ``Contact.save``).
 
 from .bulkjob import BulkJob
 from .contact import Contact, ContactQuerySet, SyncAction, SyncStatus
+from .credentials import SharedToken
 from .heartbeat import Dashboard, WorkerHeartbeat
 from .history import SyncAttempt, SyncBatch
 from .pipeline import PipelineState
@@ -21,6 +22,7 @@ __all__ = [
     "ContactQuerySet",
     "Dashboard",
     "PipelineState",
+    "SharedToken",
     "SyncAction",
     "SyncAttempt",
     "SyncBatch",

@@ -23,6 +23,7 @@ from .config import ConfigError, SandboxConfig
 from .contacts import ContactsApi
 from .errors import CONFLICT, OBJECT_NOT_FOUND, VALIDATION_ERROR, ApiError
 from .faults import NO_FAULTS, FaultInjector, FaultPlan
+from .oauth import TOKEN_PATH_RE, OAuthServer
 from .properties import PropertyDefinitionError, normalize_email, property_from_api
 from .ratelimit import DAILY, SECONDLY, TEN_SECONDLY, RateLimiter
 from .stats import Stats
@@ -129,6 +130,7 @@ class SandboxApp:
         self.limiter = RateLimiter()
         self.faults = FaultInjector(config.seed)
         self.stats = Stats()
+        self.oauth = OAuthServer(config)
         self.contacts_api = ContactsApi(self.store, self.stats, self.faults.shuffle)
         self.associations_api = AssociationsApi(self.store, self.stats, self.faults.shuffle)
         self.store.reset(config.custom_properties, config.companies)
@@ -143,6 +145,8 @@ class SandboxApp:
             self.config = config
         if "seed" in options:
             self.faults.reseed(config.seed)
+        if "oauth_refresh_token" in options:
+            self.oauth.grant(config.oauth_refresh_token)
         for prop in new_properties:
             self.store.add_property(prop, replace=True)
         if "companies" in options:
@@ -159,6 +163,7 @@ class SandboxApp:
         self.store.reset(config.custom_properties, config.companies)
         self.limiter.reset()
         self.stats.reset()
+        self.oauth.reset(config)
         self.faults.reseed(config.seed)
 
     def contacts(self) -> list[dict[str, Any]]:
@@ -229,6 +234,7 @@ class SandboxApp:
     def stats_snapshot(self) -> dict[str, Any]:
         snapshot = self.stats.snapshot(self.limiter.max_in_window, self.limiter.daily_used)
         # CPU of the whole process: meaningful when the sandbox runs alone (CLI, benchmarks).
+        snapshot.update(self.oauth.snapshot())
         snapshot["process_cpu_seconds"] = round(time.process_time(), 3)
         return snapshot
 
@@ -244,6 +250,10 @@ class SandboxApp:
             response = self._control(method, path[len(_CONTROL_PREFIX) :], query, body)
         elif token_endpoint(method, path):
             response = self._token_info(method, path, body, correlation_id)
+        elif method == "POST" and TOKEN_PATH_RE.fullmatch(path):
+            status, answer = self.oauth.token(body, self.config)
+            self.stats.request("oauth.token", status)
+            response = Response(status, _encode(answer).encode())
         else:
             response = self._hubspot(method, path, query, header, body, correlation_id)
         response.headers.append(("X-HubSpot-Correlation-Id", correlation_id))
@@ -261,9 +271,13 @@ class SandboxApp:
         config = self.config
         endpoint, handler = self._route(method, path, query)
         delay = config.latency_ms / 1000.0
-        if header("authorization") != self._bearer:
+        refused = self._refused(header("authorization"))
+        if refused is not None:
             self.stats.request(endpoint, 401)
-            return _error(401, _AUTH_MESSAGE, "INVALID_AUTHENTICATION", correlation_id, delay)
+            category = (
+                "INVALID_AUTHENTICATION" if refused == _AUTH_MESSAGE else "EXPIRED_AUTHENTICATION"
+            )
+            return _error(401, refused, category, correlation_id, delay)
         headers: list[tuple[str, str]] = []
         if endpoint == "search":
             if not self.limiter.check_search(config.search_rate_limit):
@@ -332,6 +346,14 @@ class SandboxApp:
         response = Response(status, _encode(answer).encode())
         response.delay = config.latency_ms / 1000.0
         return response
+
+    def _refused(self, authorization: str | None) -> str | None:
+        """None for the static token or a live OAuth token; else the 401's message."""
+        if authorization == self._bearer:
+            return None
+        scheme, _, token = (authorization or "").partition(" ")
+        verdict = self.oauth.check(token) if scheme == "Bearer" and token else "unknown"
+        return _AUTH_MESSAGE if verdict == "unknown" else verdict
 
     def _rate_limited(
         self,
@@ -510,6 +532,9 @@ class SandboxApp:
             restore = bool(payload.get("restore_config")) if isinstance(payload, dict) else False
             self.reset(restore_config=restore)
             return 200, {"status": "ok", "config": self.config.to_dict()}
+        if (method, name) == ("POST", "oauth/revoke"):
+            token = payload.get("refresh_token") if isinstance(payload, dict) else None
+            return 200, {"revoked": self.oauth.revoke(None if token is None else str(token))}
         if (method, name) == ("GET", "health"):
             return 200, {"status": "ok"}
         raise ApiError(404, f"no sandbox control endpoint {method} /_sandbox/{name}")

@@ -35,6 +35,10 @@ _VALUE_FLAGS: tuple[tuple[str, str, type], ...] = (
     ("--slow-after-commit-rate", "slow_after_commit_rate", float),
     ("--slow-after-commit-seconds", "slow_after_commit_seconds", float),
     ("--seed", "seed", int),
+    ("--oauth-client-id", "oauth_client_id", str),
+    ("--oauth-client-secret", "oauth_client_secret", str),
+    ("--oauth-refresh-token", "oauth_refresh_token", str),
+    ("--oauth-token-seconds", "oauth_token_seconds", float),
 )
 
 
@@ -56,6 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser | Any) -> None:
     parser.add_argument("--merged-update", choices=MERGED_UPDATE_MODES, default=None)
     parser.add_argument("--merged-read", choices=MERGED_READ_MODES, default=None)
     parser.add_argument("--missing-scopes", action="store_true", default=None)
+    parser.add_argument("--oauth-refresh-invalidates", action="store_true", default=None)
+    parser.add_argument("--oauth-rotate-refresh-token", action="store_true", default=None)
     parser.add_argument(
         "--fault-endpoints", default=None, help="comma-separated, e.g. create,update,upsert"
     )

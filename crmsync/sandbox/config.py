@@ -112,6 +112,17 @@ class SandboxConfig:
     custom_properties: tuple[Mapping[str, Any], ...] = ()
     #: Companies present at start and after a reset: (id, name) pairs.
     companies: tuple[tuple[str, str], ...] = DEFAULT_COMPANIES
+    #: OAuth (``POST /oauth/2026-03/token``): the app's client id and secret, and the refresh
+    #: token valid at start and after a reset. The static bearer token keeps working beside.
+    oauth_client_id: str = "sandbox-client-id"
+    oauth_client_secret: str = "sandbox-client-secret"  # noqa: S105 - the sandbox's own
+    oauth_refresh_token: str = "sandbox-refresh-token"  # noqa: S105 - the sandbox's own
+    #: Lifetime of an issued access token (HubSpot: 1,800 s).
+    oauth_token_seconds: float = 1800.0
+    #: A refresh ends the previous access token at once (answered 401 as expired).
+    oauth_refresh_invalidates: bool = False
+    #: Each refresh hands out a new refresh token and revokes the one used.
+    oauth_rotate_refresh_token: bool = False
 
     def __post_init__(self) -> None:
         if self.conflict_mode not in CONFLICT_MODES:
@@ -140,6 +151,8 @@ class SandboxConfig:
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1")
+        if not self.oauth_token_seconds > 0:
+            raise ConfigError("oauth_token_seconds must be greater than 0")
         unknown = set(self.fault_endpoints) - set(FAULTABLE_ENDPOINTS)
         if unknown:
             raise ConfigError(

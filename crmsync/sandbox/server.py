@@ -303,3 +303,8 @@ class SandboxServer:
 
     def stats(self) -> dict[str, Any]:
         return self.app.stats_snapshot()
+
+    def revoke_refresh_token(self, refresh_token: str | None = None) -> int:
+        """Revoke one OAuth refresh token (default: every one); the next refresh with it is
+        answered 400 BAD_REFRESH_TOKEN. Returns how many were revoked."""
+        return self.app.oauth.revoke(refresh_token)

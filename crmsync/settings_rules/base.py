@@ -132,7 +132,8 @@ def type_problem(name: str, kind: Any, value: Any) -> Problem | None:
         wanted = "a string"
     if ok:
         return None
-    got = "another type" if name == "ACCESS_TOKEN" else _describe(value)  # never echo a token
+    secret = name in ("ACCESS_TOKEN", "OAUTH_CLIENT_SECRET", "OAUTH_REFRESH_TOKEN")
+    got = "another type" if secret else _describe(value)  # never echo a token or secret
     check_id = IDS[_TYPE_IDS.get(name, "type")]
     return Problem(check_id, name, f"CRMSYNC[{name!r}] must be {wanted}, got {got}.")
 

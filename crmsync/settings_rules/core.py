@@ -202,8 +202,8 @@ def _is_splittable(url: str) -> bool:
 
 @_rule
 def _token(values: dict[str, Any]) -> list[Problem]:
-    if values.get("ACCESS_TOKEN", "x"):
-        return []
+    if values.get("ACCESS_TOKEN", "x") or values.get("OAUTH_REFRESH_TOKEN"):
+        return []  # OAuth's own rules are in settings_rules.credentials
     # Only a warning for `manage.py check` (the demo brings its own), but nothing is sent.
     return [
         Problem(
