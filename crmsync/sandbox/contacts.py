@@ -29,6 +29,7 @@ from .properties import (
 )
 from .stats import Stats
 from .store import DEFAULT_READ_PROPERTIES, Contact, Store, now_iso
+from .validations import Rule, broken_rules
 
 MAX_BATCH_INPUTS = 100
 CONTACT_TO_COMPANY_TYPE_IDS = frozenset((1, 279))
@@ -218,7 +219,9 @@ class ContactsApi:
 
     # --- batch/create ----------------------------------------------------------------------
 
-    def create(self, payload: Any, config: SandboxConfig) -> tuple[int, Json]:
+    def create(
+        self, payload: Any, config: SandboxConfig, rules: tuple[Rule, ...] = ()
+    ) -> tuple[int, Json]:
         started = now_iso()
         inputs = batch_inputs(payload)
         traces, multi = _trace_ids(inputs, config)
@@ -228,6 +231,10 @@ class ContactsApi:
             clean, errors = _validate(defs, item.get("properties"), keep_empty=False)
             if errors:
                 prepared.append(InputError.invalid_properties(errors))
+                continue
+            broken = broken_rules(rules, clean, creating=True) if rules else []
+            if broken:
+                prepared.append(InputError.broken_rules(broken))
                 continue
             raw_associations = item.get("associations")
             if raw_associations is None:
@@ -283,7 +290,9 @@ class ContactsApi:
 
     # --- batch/update ----------------------------------------------------------------------
 
-    def update(self, payload: Any, config: SandboxConfig) -> tuple[int, Json]:
+    def update(
+        self, payload: Any, config: SandboxConfig, rules: tuple[Rule, ...] = ()
+    ) -> tuple[int, Json]:
         started = now_iso()
         inputs = batch_inputs(payload)
         traces, multi = _trace_ids(inputs, config)
@@ -329,6 +338,10 @@ class ContactsApi:
                             partial_always=True,
                         )
                     )
+                    continue
+                broken = broken_rules(rules, p, creating=False, stored=contact.properties)
+                if broken:
+                    outcomes.append(InputError.broken_rules(broken))
                     continue
                 email = p.get("email")
                 if email and email != contact.properties.get("email"):

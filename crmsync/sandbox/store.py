@@ -13,7 +13,14 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from .properties import PropertyDef, default_properties, normalize_email, property_from_api
+from .properties import (
+    DEFAULT_GROUPS,
+    PropertyDef,
+    PropertyGroup,
+    default_properties,
+    normalize_email,
+    property_from_api,
+)
 
 FIRST_CONTACT_ID = 100_001
 #: Properties HubSpot returns when a read names none.
@@ -135,6 +142,7 @@ class Store:
         self.by_secondary_email: dict[str, str] = {}
         self.companies: dict[str, dict[str, Any]] = {}
         self.properties: dict[str, PropertyDef] = {}
+        self.groups: dict[str, PropertyGroup] = {}
         self._next_id = FIRST_CONTACT_ID
         self._next_company_id = 9_101
 
@@ -149,6 +157,7 @@ class Store:
             self._next_id = FIRST_CONTACT_ID
             self._next_company_id = 9_101
             self.properties = {p.name: p for p in default_properties()}
+            self.groups = {name: PropertyGroup(name, label) for name, label in DEFAULT_GROUPS}
         for body in custom_properties:
             self.add_property(property_from_api(body), replace=True)
         for company_id, name in companies:
@@ -164,6 +173,14 @@ class Store:
             updated = dict(self.properties)
             updated[prop.name] = prop
             self.properties = updated
+            return True
+
+    def add_group(self, group: PropertyGroup) -> bool:
+        """Add a property group; False when one of that name exists."""
+        with self.lock:
+            if group.name in self.groups:
+                return False
+            self.groups = {**self.groups, group.name: group}
             return True
 
     # --- companies ----------------------------------------------------------------------
