@@ -23,6 +23,7 @@ from requests.structures import CaseInsensitiveDict
 from . import __version__
 from .answers import http_error, parse_json, transport_error
 from .exceptions import (
+    ConflictError,
     RateLimitedError,
 )
 from .hubspot import daily_quota
@@ -60,7 +61,64 @@ class BatchResponse:
     daily_remaining: int | None = None
 
 
-class HubSpotClient:
+class _PropertiesApi:
+    """The property definitions, groups and validation rules endpoints of the client."""
+
+    api_version: str
+    _send: Callable[..., tuple[dict[str, Any] | None, int, str]]
+
+    def properties_path(self, object_type: str = "contacts") -> str:
+        if self.api_version == "v3":
+            return f"/crm/v3/properties/{object_type}"
+        return f"/crm/properties/{self.api_version}/{object_type}"
+
+    def get_properties(self, timeout: float | None = None) -> list[dict[str, Any]]:
+        """Every contact property definition. A 429 here does not cool the shared limiter
+        down: the sync's own requests will meet the limit themselves if it holds."""
+        return self._read(self.properties_path(), timeout)
+
+    def _read(self, path: str, timeout: float | None) -> list[dict[str, Any]]:
+        answer, _, _ = self._send("GET", path, None, timeout=timeout, cool_down_on_429=False)
+        results = (answer or {}).get("results", [])
+        # Anything but a list is HubSpot's mistake: hand it on for the caller to report.
+        return results if isinstance(results, list) else [results]
+
+    def get_property_groups(self) -> list[dict[str, Any]]:
+        return self._read(f"{self.properties_path()}/groups", None)
+
+    def create_property_group(self, name: str, label: str, display_order: int = -1) -> bool:
+        """True when created, False when a group of that name exists (HubSpot's 409)."""
+        body = {"name": name, "label": label, "displayOrder": display_order}
+        return self._create(f"{self.properties_path()}/groups", body)
+
+    def create_property(self, definition: Mapping[str, Any]) -> bool:
+        """``POST .../properties/contacts`` (name, label, type, fieldType, groupName,
+        options, hasUniqueValue): True when created, False when it exists (409)."""
+        return self._create(self.properties_path(), definition)
+
+    def validation_rules_path(self, object_type_id: str = "0-1") -> str | None:
+        """The property validations API exists at the date versions only."""
+        if self.api_version == "v3":
+            return None
+        return f"/crm/property-validations/{self.api_version}/{object_type_id}"
+
+    def get_validation_rules(
+        self, object_type_id: str = "0-1", timeout: float | None = None
+    ) -> list[dict[str, Any]] | None:
+        """The portal's property validation rules (``results``: propertyName,
+        propertyValidationRules); None at ``v3``, which has no such path."""
+        path = self.validation_rules_path(object_type_id)
+        return None if path is None else self._read(path, timeout)
+
+    def _create(self, path: str, body: Mapping[str, Any]) -> bool:
+        try:
+            self._send("POST", path, encode(body))
+        except ConflictError:
+            return False
+        return True
+
+
+class HubSpotClient(_PropertiesApi):
     """Talks to the CRM contacts API. Thread-safe enough to share across a worker's threads:
     the session holds no cookies and urllib3's pool is thread-safe."""
 
@@ -117,11 +175,6 @@ class HubSpotClient:
         if self.api_version == "v3":
             return f"/crm/v3/objects/{object_type}"
         return f"/crm/objects/{self.api_version}/{object_type}"
-
-    def properties_path(self, object_type: str = "contacts") -> str:
-        if self.api_version == "v3":
-            return f"/crm/v3/properties/{object_type}"
-        return f"/crm/properties/{self.api_version}/{object_type}"
 
     # -- endpoints -------------------------------------------------------------------------
 
@@ -199,10 +252,6 @@ class HubSpotClient:
         """One cheap read with a short timeout; raises AuthenticationError... if refused."""
         self._send("GET", f"{self.objects_path()}?limit=1", None, timeout=timeout)
 
-    def get_properties(self) -> list[dict[str, Any]]:
-        answer, _, _ = self._send("GET", self.properties_path(), None)
-        return list((answer or {}).get("results", []))
-
     # -- transport -------------------------------------------------------------------------
 
     def _batch(self, path: str, data: bytes, before_send: Hook | None) -> BatchResponse:
@@ -246,7 +295,9 @@ class HubSpotClient:
             )
         except requests.RequestException as exc:
             raise transport_error(exc, method, path) from None
-        if self.limiter is not None:
+        if self.limiter is not None and (cool_down_on_429 or response.status_code != 429):
+            # A side read (search, the schema) refused for the rate limit teaches the shared
+            # limiter nothing: the batch senders' own requests meet the limit if it holds.
             self.limiter.observe(response.headers)
         correlation_id = response.headers.get("X-HubSpot-Correlation-Id", "")
         if headers_out is not None:

@@ -104,6 +104,12 @@ class CrmSyncSettings:
     #: A drain with nothing due now waits for rows falling due within this many seconds
     #: (``crmsync_sync``; the Celery task schedules a nudge instead); 0: it returns at once.
     DRAIN_HORIZON_SECONDS: float = 5.0
+    #: How long each process keeps HubSpot's property schema (and the portal's validation
+    #: rules) before reading it again; a "property does not exist" answer reads it sooner.
+    SCHEMA_TTL_SECONDS: float = 600.0
+    #: Check every row against that schema before sending it (README, "Before you send");
+    #: False sends rows as they are and lets HubSpot refuse them.
+    PREFLIGHT: bool = True
 
     def replace(self, **changes: Any) -> CrmSyncSettings:
         return dataclasses.replace(self, **changes)

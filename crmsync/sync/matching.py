@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..exceptions import existing_id
-from ..mapping import error_message, error_trace_ids
+from ..mapping import error_category, error_message, error_trace_ids
 from .plan import Input, candidates
 
 
@@ -92,7 +92,7 @@ def match_created(
             if hubspot_id:
                 answer.existing.append((item, hubspot_id))
             else:
-                answer.rejected.append((item, message, str(error.get("category", ""))))
+                answer.rejected.append((item, message, error_category(error)))
     # Inputs without an email and no echoed trace id: match by the properties we sent.
     for result in unmatched:
         item = open_.take_by_properties(result)
@@ -124,7 +124,7 @@ def match_updated(
             item = open_.take_trace(candidate.trace_id) if candidate else None
             if item is not None:
                 message = error_message(error)
-                answer.rejected.append((item, message, str(error.get("category", ""))))
+                answer.rejected.append((item, message, error_category(error)))
     answer.unmentioned = open_.rest()
     return answer
 

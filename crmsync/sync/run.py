@@ -22,7 +22,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Case, F, Value, When
 from django.db.models.functions import Now
 
-from .. import db, shutdown
+from .. import db, schema, shutdown
 from ..conf import CrmSyncSettings, ensure_valid, validated_settings
 from ..exceptions import ConnectionFailedError, EndpointNotFoundError, PipelineHaltError
 from ..models import Contact, PipelineState, SyncStatus
@@ -34,7 +34,7 @@ from .batch import Batch, RunSummary
 from .calls import LeaseLostError
 from .due import next_due
 from .pipeline import PipelinePausedError, ensure_running, pause_pipeline
-from .plan import plan_batch
+from .plan import Plan, plan_batch
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +42,10 @@ logger = logging.getLogger(__name__)
 DUE_SLACK_SECONDS = 0.01
 #: How often ``drain`` looks again while rows are only in flight at other workers.
 DRAIN_POLL_SECONDS = 0.2
+
+#: A row naming a property the cached schema lacks reads the schema again first if it is
+#: older than this (it may have been created since); at most once per this many seconds.
+SCHEMA_RECHECK_SECONDS = 60.0
 
 #: Told of each batch a drain wrote back (its RunSummary).
 Progress = Callable[[RunSummary], None]
@@ -315,7 +319,7 @@ def sync_batch(conf: CrmSyncSettings | None = None) -> RunSummary | None:
     batch = Batch(conf, get_client(conf), token, rows, started + conf.LEASE_SECONDS)
     sender = send.Sender(batch)
     try:
-        sender.send(plan_batch(rows, batch.token_tag, create_only_for))
+        sender.send(_plan(batch, rows))
     except shutdown.StopRequestedError:
         # SIGTERM, Celery's warm shutdown: the request in flight was answered and is written
         # back below; what was not sent goes back to the queue, due now, for another worker.
@@ -349,4 +353,25 @@ def sync_batch(conf: CrmSyncSettings | None = None) -> RunSummary | None:
         # not be confirmed (the database unreachable): then what was not sent goes back.
         send.release_unsent(sender, reason="not sent: the lease could not be confirmed")
     writeback.write_back(batch)
+    _forget_schema_if_stale(batch)
     return batch.summary
+
+
+def _plan(batch: Batch, rows: list[db.ClaimedRow]) -> Plan:
+    """Plan the batch, checked against HubSpot's property schema (``PREFLIGHT``); a row
+    naming a property the schema lacks has the schema read again first, if it is not new."""
+    current = schema.current(batch.client) if batch.conf.PREFLIGHT else None
+    plan = plan_batch(rows, batch.token_tag, create_only_for, current)
+    if plan.unknown and current is not None:
+        age = schema.age(batch.client)
+        if age is not None and age >= SCHEMA_RECHECK_SECONDS:
+            newer = schema.refresh(batch.client, older_than=SCHEMA_RECHECK_SECONDS)
+            if newer is not None and newer is not current:
+                plan = plan_batch(rows, batch.token_tag, create_only_for, newer)
+    return plan
+
+
+def _forget_schema_if_stale(batch: Batch) -> None:
+    """HubSpot said a property the schema has does not exist: read it again next batch."""
+    if any("PROPERTY_DOESNT_EXIST" in d.error_message for d in batch.decisions.values()):
+        schema.invalidate(batch.client)
