@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from .mapping import date_text, datetime_text, decimal_text
+from .mapping import date_text, datetime_text, decimal_text, email_problem
 from .propertydefs import PortalRule, PropertyDef, Schema
 
 DAY_MS = 86_400_000
@@ -92,7 +92,8 @@ def convert_value(prop: PropertyDef, value: str) -> tuple[str | None, str | None
     if kind == "enumeration":
         return _option(prop, value)
     if kind in ("string", "phone_number"):
-        return value, None
+        problem = email_problem(value) if prop.name == "email" else None
+        return (None, problem) if problem else (value, None)
     text = value.strip()
     if kind == "number":
         try:
