@@ -26,7 +26,8 @@ from .propertydefs import PortalRule, PropertyDef, Schema
 DAY_MS = 86_400_000
 _EPOCH_MS_RE = re.compile(r"-?\d{1,15}", re.ASCII)
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
-_TRUE, _FALSE = frozenset(("true", "1", "yes")), frozenset(("false", "0", "no"))
+# "True" and "False" (Python's str of a bool) are taken; "yes", "1"... are refused, as HubSpot does.
+_TRUE, _FALSE = frozenset(("true",)), frozenset(("false",))
 #: crmsync's error categories for a row preflight stops (``hubspot.ERROR_CATEGORIES``).
 PREFLIGHT = "PREFLIGHT"
 PORTAL_RULE = "PORTAL_RULE"

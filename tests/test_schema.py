@@ -222,3 +222,18 @@ def test_the_client_reads_groups_creates_properties_and_rules(crmsync_sandbox):
     assert dated.get_validation_rules() == []
     crmsync_sandbox.configure(validation_rules=RULES)
     assert json.dumps(dated.get_validation_rules()).count("REQUIRED_IF") == 1
+
+
+@pytest.mark.hubspot_sandbox(validation_rules=RULES)
+def test_the_admins_error_filter_groups_portal_rules(crmsync_sandbox, admin_client):
+    from django.urls import reverse
+
+    with override_settings(CRMSYNC=sandbox_settings(crmsync_sandbox, API_VERSION="2026-09")):
+        ContactFactory(email="rule@example.com", lifecyclestage="customer")
+        ContactFactory(email="typo@example.com", properties={"no_such": "x"})
+        services.sync_pending()
+    url = reverse("admin:crmsync_contact_changelist")
+    page = admin_client.get(url, {"sync_error_category": "PORTAL_RULE"}).content.decode()
+    assert "rule@example.com" in page and "typo@example.com" not in page
+    page = admin_client.get(url, {"sync_error_category": "PREFLIGHT"}).content.decode()
+    assert "typo@example.com" in page and "rule@example.com" not in page
