@@ -237,3 +237,27 @@ def test_the_admins_error_filter_groups_portal_rules(crmsync_sandbox, admin_clie
     assert "rule@example.com" in page and "typo@example.com" not in page
     page = admin_client.get(url, {"sync_error_category": "PREFLIGHT"}).content.decode()
     assert "typo@example.com" in page and "rule@example.com" not in page
+
+
+def test_a_property_created_since_the_schema_was_read_is_found(crmsync_sandbox, monkeypatch):
+    from crmsync.sync import run
+
+    ContactFactory(email="one@example.com")
+    services.sync_pending()
+    crmsync_sandbox.add_property(SCORE)  # created in HubSpot after the schema was read
+    row = ContactFactory(email="two@example.com", properties={"crm_score": "7"})
+    monkeypatch.setattr(run, "SCHEMA_RECHECK_SECONDS", 0.0)  # the schema is "old" at once
+    services.sync_pending()
+    row.refresh_from_db()
+    assert row.sync_status == SyncStatus.SYNCED
+    assert requests_to(crmsync_sandbox, "properties.list") == 2
+
+
+def test_a_recent_schema_is_not_read_again_for_a_typo(crmsync_sandbox):
+    ContactFactory(email="one@example.com")
+    services.sync_pending()
+    for n in range(3):
+        ContactFactory(email=f"t{n}@example.com", properties={"no_such_property": "x"})
+        services.sync_pending()
+    assert requests_to(crmsync_sandbox, "properties.list") == 1
+    assert requests_to(crmsync_sandbox, "create") == 1
