@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from .mapping import date_text, datetime_text, decimal_text, email_problem
+from .mapping import date_text, datetime_text, decimal_text
 from .propertydefs import PortalRule, PropertyDef, Schema
 
 DAY_MS = 86_400_000
@@ -93,8 +93,9 @@ def convert_value(prop: PropertyDef, value: str) -> tuple[str | None, str | None
     if kind == "enumeration":
         return _option(prop, value)
     if kind in ("string", "phone_number"):
-        problem = email_problem(value) if prop.name == "email" else None
-        return (None, problem) if problem else (value, None)
+        # An email's form is HubSpot's to judge (INVALID_EMAIL): the isolation of a rejected
+        # request finds it, and the admin's form shows it (mapping.email_problem).
+        return value, None
     text = value.strip()
     if kind == "number":
         try:

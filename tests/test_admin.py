@@ -19,12 +19,9 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def synced(crmsync_settings, hubspot_sandbox, settings):
+def synced(crmsync_settings, hubspot_sandbox):
     good = ContactFactory(email="good@example.com")
     bad = ContactFactory(email="bad-address")
-    # Without preflight, so HubSpot itself refuses the bad row in the same request as the
-    # good one (preflight would stop it before any request: tests/test_schema.py).
-    settings.CRMSYNC = {**crmsync_settings, "PREFLIGHT": False}
     services.sync_pending()
     good.refresh_from_db()
     bad.refresh_from_db()
