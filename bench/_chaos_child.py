@@ -190,8 +190,20 @@ def edit(path: Path) -> dict[str, Any]:
     }
 
 
+def touch(path: Path) -> dict[str, Any]:
+    """Edit the rows whose ids ``path`` lists through ``Contact.save()`` (their HubSpot
+    records were just merged away: the update that follows must find the survivor)."""
+    from crmsync.models import Contact
+
+    ids = json.loads(path.read_text(encoding="utf-8"))
+    for contact in Contact.objects.filter(pk__in=ids):
+        contact.firstname = f"Merged {contact.pk}"
+        contact.save()
+    return {"touched": len(ids)}
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) != 2 or argv[0] not in ("fill", "dump", "worker", "edit"):
+    if len(argv) != 2 or argv[0] not in ("fill", "dump", "worker", "edit", "touch"):
         print(__doc__, file=sys.stderr)
         return 2
     command, arg = argv
@@ -200,7 +212,7 @@ def main(argv: list[str]) -> int:
     if command == "worker":
         worker(arg)
         return 0
-    commands = {"fill": fill, "dump": dump, "edit": edit}
+    commands = {"fill": fill, "dump": dump, "edit": edit, "touch": touch}
     result = commands[command](Path(arg))
     print(json.dumps(result))
     return 0

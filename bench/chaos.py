@@ -42,7 +42,7 @@ import threading
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,7 +51,7 @@ from urllib.parse import urlsplit
 import requests
 from psycopg import sql
 
-from bench import common
+from bench import chaos_merges, common
 from bench.common import (
     BenchError,
     Sandbox,
@@ -127,6 +127,8 @@ class ChaosOptions:
     edits_per_second: float = 5.0
     #: Share of edits that also change the email.
     email_edit_share: float = 0.3
+    #: Rows whose HubSpot record is merged into another contact mid-run (bench.chaos_merges).
+    merges: int = 0
     # -- the rows --
     invalid_share: float = 0.03
     no_email_share: float = 0.02
@@ -207,6 +209,8 @@ class ChaosReport:
     held: int = 0
     held_in_hubspot: int = 0
     linked_existing: int = 0
+    merged: int = 0
+    not_relinked: int = 0
     attempt_outcomes: dict[str, int] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     kills: list[tuple[float, str, int]] = field(default_factory=list)
@@ -221,7 +225,7 @@ class ChaosReport:
     @property
     def ok(self) -> bool:
         bad = (self.lost, self.duplicated, self.wrong_id, self.wrong_data, self.orphans)
-        return not any(bad) and self.stuck == 0
+        return not any(bad) and self.stuck == 0 and self.not_relinked == 0
 
     @property
     def faults_total(self) -> int:
@@ -597,6 +601,10 @@ def run_chaos(options: ChaosOptions) -> ChaosReport:
             neighbour = Neighbour(sandbox.url, options.sandbox_rate_limit // 2, options.seed)
             neighbour.start()
         editor = _start_editor(options, rows, worker_env, work)
+        mergeable = [r.key for r in rows if r.kind in chaos_merges.kinds(options.sandbox_options)]
+        merger = chaos_merges.Merger(
+            options.merges, mergeable, options.seed, filled["table"], worker_env, work
+        )
         rng = random.Random(f"{options.seed}:kills")
         kill_until = sync_started + options.kill_seconds
         next_kill = sync_started + rng.uniform(*options.kill_interval)
@@ -613,14 +621,20 @@ def run_chaos(options: ChaosOptions) -> ChaosReport:
             for note in workers.replace_dead():
                 _say(options, f"worker died on its own: {note}")
             counts = counter.counts()
+            if merger.due(counts[SYNCED], len(rows)):
+                merger.run(counter.conn, sandbox)
+                _say(options, f"merged {len(merger.merged)} rows' records in HubSpot")
             if now - last_note >= 5:
                 last_note = now
                 _say(options, _progress_line(now - sync_started, counts, len(report.kills)))
             editing = editor is not None and editor.poll() is None
+            editing = editing or not merger.done
             if counts[PENDING] + counts[IN_FLIGHT] == 0 and not editing:
                 break
             time.sleep(0.2)
         report.kill_phase_seconds = time.monotonic() - sync_started
+        if not merger.done:  # the kill phase ended first: merge now, faults still on
+            merger.run(counter.conn, sandbox)
         if editor is not None:
             common.stop([editor], 30)
             report.edits = _edit_counts(work / "edits.json")
@@ -677,7 +691,15 @@ def run_chaos(options: ChaosOptions) -> ChaosReport:
         sandbox.stop()
         common.forget_redis_keys(options.redis_url, [prefix])
 
-    analyse(report, rows, final["contacts"], records)
+    analyse(report, rows, final["contacts"], records, merger.merged)
+    report.merged = len(merger.merged)
+    for key, db_id, status, hubspot_id, detail in chaos_merges.check(
+        merger.merged, final["contacts"]
+    ):
+        report.not_relinked += 1
+        report.problems.append(
+            Problem("not relinked", key, "merged", db_id, status, hubspot_id, detail)
+        )
     report.attempt_outcomes = dict(final.get("attempt_outcomes") or {})
     report.workers_killed = len(report.kills)
     report.requests = int(stats.get("requests_total", 0))
@@ -753,8 +775,11 @@ def analyse(
     rows: Sequence[PlannedRow],
     contacts: Sequence[Mapping[str, Any]],
     records: Sequence[Mapping[str, Any]],
+    merged: Collection[str] = (),
 ) -> None:
-    """Compare every planned row with its database row and with what HubSpot holds."""
+    """Compare every planned row with its database row and with what HubSpot holds.
+    ``merged``: keys of rows whose record was merged into another contact; the survivor
+    keeps values the row never had (a relink sends the row's values, it clears none)."""
     active = [r for r in records if not r.get("archived")]
     by_id = {str(r["id"]): r for r in active}
     by_key: defaultdict[str, list[str]] = defaultdict(list)
@@ -872,6 +897,8 @@ def analyse(
                 "firstname": contact.get("firstname") or None,
                 "lastname": contact.get("lastname") or None,
             }
+            if row.key in merged:
+                latest = {name: value for name, value in latest.items() if value}
             got = {name: record_props.get(name) or None for name in latest}
             if got != latest:
                 report.wrong_data += 1
@@ -949,6 +976,12 @@ def format_report(report: ChaosReport, cores: int | None = None) -> str:
             + (f"; {report.workers_crashed} died on their own" if report.workers_crashed else ""),
         ),
         ("edits meanwhile", report.edits.get("edits", 0), edits_note),
+        (
+            "merged in HubSpot",
+            report.merged,
+            f"{report.merged - report.not_relinked:,} relinked to the survivor, "
+            f"{report.not_relinked:,} not",
+        ),
         ("lost", report.lost, "valid row not synced to a record HubSpot holds, or vanished"),
         (
             "duplicated in HubSpot",
@@ -1083,6 +1116,12 @@ def parse_args(argv: Sequence[str] | None) -> ChaosOptions:
         type=_sandbox_option,
         help="any other sandbox option, e.g. conflict_mode=batch (repeatable)",
     )
+    parser.add_argument(
+        "--merges",
+        type=int,
+        default=defaults.merges,
+        help="rows whose HubSpot record is merged into another contact mid-run (default 0)",
+    )
     parser.add_argument("--work-dir", type=Path, default=None)
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
@@ -1100,6 +1139,7 @@ def parse_args(argv: Sequence[str] | None) -> ChaosOptions:
         lease_seconds=args.lease_seconds,
         neighbour=args.neighbour,
         edits=args.edits,
+        merges=args.merges,
         sandbox_options=dict(args.sandbox_option),
         work_dir=args.work_dir,
         progress=None if args.quiet else lambda line: print(line, file=sys.stderr, flush=True),

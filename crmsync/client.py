@@ -23,10 +23,10 @@ from requests.structures import CaseInsensitiveDict
 from . import __version__
 from .answers import http_error, parse_json, transport_error
 from .exceptions import (
-    ConflictError,
     RateLimitedError,
 )
 from .hubspot import daily_quota
+from .propertiesapi import PropertiesApi
 
 logger = logging.getLogger(__name__)
 
@@ -61,64 +61,21 @@ class BatchResponse:
     daily_remaining: int | None = None
 
 
-class _PropertiesApi:
-    """The property definitions, groups and validation rules endpoints of the client."""
-
-    api_version: str
-    _send: Callable[..., tuple[dict[str, Any] | None, int, str]]
-
-    def properties_path(self, object_type: str = "contacts") -> str:
-        if self.api_version == "v3":
-            return f"/crm/v3/properties/{object_type}"
-        return f"/crm/properties/{self.api_version}/{object_type}"
-
-    def get_properties(self, timeout: float | None = None) -> list[dict[str, Any]]:
-        """Every contact property definition. A 429 here does not cool the shared limiter
-        down: the sync's own requests will meet the limit themselves if it holds."""
-        return self._read(self.properties_path(), timeout)
-
-    def _read(self, path: str, timeout: float | None) -> list[dict[str, Any]]:
-        answer, _, _ = self._send("GET", path, None, timeout=timeout, cool_down_on_429=False)
-        results = (answer or {}).get("results", [])
-        # Anything but a list is HubSpot's mistake: hand it on for the caller to report.
-        return results if isinstance(results, list) else [results]
-
-    def get_property_groups(self) -> list[dict[str, Any]]:
-        return self._read(f"{self.properties_path()}/groups", None)
-
-    def create_property_group(self, name: str, label: str, display_order: int = -1) -> bool:
-        """True when created, False when a group of that name exists (HubSpot's 409)."""
-        body = {"name": name, "label": label, "displayOrder": display_order}
-        return self._create(f"{self.properties_path()}/groups", body)
-
-    def create_property(self, definition: Mapping[str, Any]) -> bool:
-        """``POST .../properties/contacts`` (name, label, type, fieldType, groupName,
-        options, hasUniqueValue): True when created, False when it exists (409)."""
-        return self._create(self.properties_path(), definition)
-
-    def validation_rules_path(self, object_type_id: str = "0-1") -> str | None:
-        """The property validations API exists at the date versions only."""
-        if self.api_version == "v3":
-            return None
-        return f"/crm/property-validations/{self.api_version}/{object_type_id}"
-
-    def get_validation_rules(
-        self, object_type_id: str = "0-1", timeout: float | None = None
-    ) -> list[dict[str, Any]] | None:
-        """The portal's property validation rules (``results``: propertyName,
-        propertyValidationRules); None at ``v3``, which has no such path."""
-        path = self.validation_rules_path(object_type_id)
-        return None if path is None else self._read(path, timeout)
-
-    def _create(self, path: str, body: Mapping[str, Any]) -> bool:
-        try:
-            self._send("POST", path, encode(body))
-        except ConflictError:
-            return False
-        return True
+def objects_path(api_version: str, object_type: str = "contacts") -> str:
+    """``/crm/v3/objects/contacts`` (legacy "v3") or ``/crm/objects/2026-03/contacts``."""
+    if api_version == "v3":
+        return f"/crm/v3/objects/{object_type}"
+    return f"/crm/objects/{api_version}/{object_type}"
 
 
-class HubSpotClient(_PropertiesApi):
+def associations_path(api_version: str) -> str:
+    """Contact -> company associations: legacy v4, or the date-versioned path."""
+    if api_version == "v3":
+        return "/crm/v4/associations/contacts/companies"
+    return f"/crm/associations/{api_version}/contacts/companies"
+
+
+class HubSpotClient(PropertiesApi):
     """Talks to the CRM contacts API. Thread-safe enough to share across a worker's threads:
     the session holds no cookies and urllib3's pool is thread-safe."""
 
@@ -172,9 +129,7 @@ class HubSpotClient(_PropertiesApi):
     # -- paths -----------------------------------------------------------------------------
 
     def objects_path(self, object_type: str = "contacts") -> str:
-        if self.api_version == "v3":
-            return f"/crm/v3/objects/{object_type}"
-        return f"/crm/objects/{self.api_version}/{object_type}"
+        return objects_path(self.api_version, object_type)
 
     # -- endpoints -------------------------------------------------------------------------
 
@@ -212,9 +167,7 @@ class HubSpotClient(_PropertiesApi):
         return self._batch(path, encoded or encode({"inputs": list(inputs)}), before_send)
 
     def associations_path(self) -> str:
-        if self.api_version == "v3":
-            return "/crm/v4/associations/contacts/companies"
-        return f"/crm/associations/{self.api_version}/contacts/companies"
+        return associations_path(self.api_version)
 
     def associations_create(
         self,
@@ -343,6 +296,31 @@ def read_by_email_body(
         "propertiesWithHistory": [],  # required by the spec's BatchReadInputSimplePublicObjectId
         "inputs": [{"id": e} for e in emails],
     }
+
+
+def batch_read(
+    client: HubSpotClient,
+    body: Mapping[str, Any],
+    before_send: Hook | None = None,
+    encoded: bytes | None = None,
+) -> BatchResponse:
+    """batch/read with a body from ``read_body`` (by id, email or a unique property)."""
+    path = f"{client.objects_path()}/batch/read"
+    return client._batch(path, encoded or encode(body), before_send)
+
+
+def read_body(
+    keys: Sequence[str], id_property: str = "", properties: Sequence[str] = ("email",)
+) -> dict[str, Any]:
+    """A batch/read body: by record id (``id_property`` empty), else by that property."""
+    body: dict[str, Any] = {
+        "properties": list(properties),
+        "propertiesWithHistory": [],
+        "inputs": [{"id": k} for k in keys],
+    }
+    if id_property:
+        body["idProperty"] = id_property
+    return body
 
 
 class _Secret:

@@ -138,3 +138,56 @@ def test_workers_killed_at_random_lose_duplicate_and_corrupt_nothing(tmp_path):
     assert (report.wrong_data, report.orphans) == (0, 0), text
     assert report.failed == report.failed_invalid == report.invalid, text
     assert report.synced + report.held + report.failed == report.rows, text
+
+
+@pytest.mark.postgres
+def test_contacts_merged_in_hubspot_mid_run_are_relinked(tmp_path):
+    """bench.chaos_merges: 12 rows' records merged into new contacts while workers are killed
+    and faults fly (lookups' answers dropped too): every one ends synced to its survivor,
+    nothing lost or duplicated."""
+    server = os.environ["DATABASE_URL"]
+    url = common.with_database(server, f"crmsync_chaos_merges_{os.getpid()}")
+    options = chaos.ChaosOptions(
+        contacts=200,
+        workers=2,
+        seed=5,
+        database_url=url,
+        redis_url=os.environ.get("REDIS_URL", ""),
+        kill_seconds=40,
+        kill_interval=(2.0, 4.0),
+        deadline_seconds=240,
+        batch_size=10,
+        lease_seconds=6,
+        fault_5xx_rate=0.05,
+        drop_after_commit_rate=0.05,
+        slow_after_commit_rate=0.03,
+        sandbox_rate_limit=10,
+        worker_rate_limit=30,
+        merges=12,
+        work_dir=tmp_path,
+    )
+    try:
+        report = chaos.run_chaos(options)
+    finally:
+        common.drop_database(url)
+    text = f"{chaos.format_report(report)}\n{chaos.format_problems(report)}"
+    print(text)
+    assert report.converged, text
+    assert report.merged == 12, text
+    assert report.not_relinked == 0, text
+    assert (report.lost, report.duplicated, report.wrong_id, report.stuck) == (0, 0, 0, 0), text
+    assert (report.wrong_data, report.orphans) == (0, 0), text
+    assert report.ok, text
+
+
+def test_the_verdict_counts_merged_rows_not_relinked():
+    from bench import chaos_merges
+
+    merged = {"a": ("101", "201"), "b": ("102", "202"), "c": ("103", "203")}
+    contacts = [
+        {**local(1, "a", chaos.SYNCED, "201"), "sync_error": ""},
+        {**local(2, "b", chaos.FAILED, "102"), "sync_error": "OBJECT_NOT_FOUND"},
+    ]
+    problems = chaos_merges.check(merged, contacts)
+    assert [p[0] for p in problems] == ["b", "c"]
+    assert "merged from 102 into 202" in problems[0][4]

@@ -23,6 +23,7 @@ from django.utils.html import format_html
 from .. import services, tasks
 from ..conf import get_settings
 from ..models import Contact, SyncStatus
+from .preview import preview as preview_action
 from .settle import settle_view
 
 #: A selection larger than this (or "select all") is confirmed before anything changes.
@@ -41,6 +42,7 @@ ACTIONS = (
     "settle_held",
     "release_held",
     "forget_hubspot_id",
+    "preview",
 )
 
 
@@ -64,6 +66,7 @@ class ContactActionsMixin:
     unskip = _action("unskip")
     release_held = _action("release_held")
     forget_hubspot_id = _action("forget_hubspot_id")
+    preview = preview_action  # a dry run: the view permission is enough
 
     def has_sync_contact_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("crmsync.sync_contact")

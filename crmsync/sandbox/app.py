@@ -32,6 +32,8 @@ from .properties import (
 from .ratelimit import DAILY, SECONDLY, TEN_SECONDLY, RateLimiter
 from .stats import Stats
 from .store import Store, now_iso
+from .tokens import answer as token_info
+from .tokens import endpoint_of as token_endpoint
 from .validations import ENFORCING_VERSIONS, RuleError, parse_rules, rules_answer
 
 JSON_TYPE = "application/json;charset=utf-8"
@@ -73,6 +75,7 @@ _READ_SCOPE = "crm.objects.contacts.read"
 _BATCH_ENDPOINTS = frozenset(("create", "update", "upsert", "read", "archive"))
 _WRITE_ENDPOINTS = frozenset(
     (
+        "merge",
         "create",
         "update",
         "upsert",
@@ -217,6 +220,26 @@ class SandboxApp:
                 contact.created_at = str(properties["createdate"])
             return contact.id
 
+    def merge(self, primary_id: str, merged_id: str) -> dict[str, Any]:
+        """Merge two contacts as HubSpot does (``Store.merge``); the survivor's record."""
+        with self.store.lock:
+            contact = self.store.merge(primary_id, merged_id, now_iso())
+            self.store.mark_visible(contact, self.config.search_lag_ms)
+            record = contact.to_record()
+        self.stats.records("merged", 1)
+        return record
+
+    def archive_contact(self, contact_id: str) -> dict[str, Any]:
+        """Archive (delete) one contact as a HubSpot user would; KeyError if not active."""
+        with self.store.lock:
+            contact = self.store.find(contact_id, None)
+            if contact is None:
+                raise KeyError(f"no active contact {contact_id}")
+            self.store.archive(contact, now_iso())
+            record = contact.to_record()
+        self.stats.records("archived", 1)
+        return record
+
     def stats_snapshot(self) -> dict[str, Any]:
         snapshot = self.stats.snapshot(self.limiter.max_in_window, self.limiter.daily_used)
         # CPU of the whole process: meaningful when the sandbox runs alone (CLI, benchmarks).
@@ -233,6 +256,8 @@ class SandboxApp:
         correlation_id = str(uuid.uuid4())
         if path.startswith(_CONTROL_PREFIX):
             response = self._control(method, path[len(_CONTROL_PREFIX) :], query, body)
+        elif token_endpoint(method, path):
+            response = self._token_info(method, path, body, correlation_id)
         else:
             response = self._hubspot(method, path, query, header, body, correlation_id)
         response.headers.append(("X-HubSpot-Correlation-Id", correlation_id))
@@ -266,8 +291,8 @@ class SandboxApp:
                 return self._rate_limited(
                     verdict.policy, verdict.retry_after, headers, correlation_id, config, endpoint
                 )
-        if config.missing_scopes and endpoint in _SCOPED_ENDPOINTS:
-            scope = _WRITE_SCOPE if endpoint in _WRITE_ENDPOINTS else _READ_SCOPE
+        scope = _WRITE_SCOPE if endpoint in _WRITE_ENDPOINTS else _READ_SCOPE
+        if endpoint in _SCOPED_ENDPOINTS and (config.missing_scopes or scope not in config.scopes):
             self.stats.request(endpoint, 403)
             response = _error(
                 403,
@@ -307,6 +332,19 @@ class SandboxApp:
             response.after = plan.after_commit
             response.slow_seconds = config.slow_after_commit_seconds
         self.stats.request(endpoint, "dropped" if response.after == "drop" else status)
+        return response
+
+    def _token_info(self, method: str, path: str, body: bytes, correlation_id: str) -> Response:
+        """The token-info endpoints (``tokens``): no bearer header, no rate limit."""
+        endpoint = token_endpoint(method, path) or "unknown"
+        config = self.config
+        try:
+            status, answer = token_info(endpoint, path, body, self.token, config)
+        except ApiError as exc:
+            status, answer = exc.status, exc.body(correlation_id)
+        self.stats.request(endpoint, status)
+        response = Response(status, _encode(answer).encode())
+        response.delay = config.latency_ms / 1000.0
         return response
 
     def _rate_limited(
@@ -356,8 +394,10 @@ class SandboxApp:
                     return second, getattr(api, second)
                 if method == "POST" and first == "search" and second is None:
                     return "search", api.search
+                if method == "POST" and first == "merge" and second is None:
+                    return "merge", api.merge
                 if method == "GET" and first and second is None and first != "batch":
-                    return "get", lambda _p, _c: api.get(first, parse_qs(query))
+                    return "get", lambda _p, c: api.get(first, parse_qs(query), c)
                 if method == "GET" and first is None:
                     return "list", lambda _p, _c: api.list_page(parse_qs(query))
             elif method == "GET" and first and second is None:
@@ -487,6 +527,20 @@ class SandboxApp:
                 except ValueError as exc:
                     raise ApiError(409, str(exc)) from exc
             return 201, {"ids": ids}
+        if (method, name) == ("POST", "merge"):
+            if not isinstance(payload, dict):
+                raise ApiError(400, 'body must be {"primary": id, "merged": id}')
+            try:
+                return 200, self.merge(str(payload.get("primary")), str(payload.get("merged")))
+            except KeyError as exc:
+                raise ApiError(404, str(exc.args[0])) from None
+        if (method, name) == ("POST", "archive"):
+            if not isinstance(payload, dict) or "id" not in payload:
+                raise ApiError(400, 'body must be {"id": id}')
+            try:
+                return 200, self.archive_contact(str(payload["id"]))
+            except KeyError as exc:
+                raise ApiError(404, str(exc.args[0])) from None
         if (method, name) == ("GET", "companies"):
             return 200, {"results": list(self.store.companies.values())}
         if (method, name) == ("POST", "companies"):
@@ -516,6 +570,7 @@ class SandboxApp:
 
 _SCOPED_ENDPOINTS = frozenset(
     (
+        "merge",
         "create",
         "update",
         "upsert",

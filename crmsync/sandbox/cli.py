@@ -10,7 +10,13 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .config import CONFLICT_MODES, SandboxConfig, load_custom_properties
+from .config import (
+    CONFLICT_MODES,
+    MERGED_READ_MODES,
+    MERGED_UPDATE_MODES,
+    SandboxConfig,
+    load_custom_properties,
+)
 from .server import SandboxServer
 
 #: (flag, option, type) for the options that map one-to-one onto SandboxConfig fields.
@@ -47,6 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser | Any) -> None:
         "--no-retry-after", dest="retry_after_on_429", action="store_false", default=None
     )
     parser.add_argument("--conflict-mode", choices=CONFLICT_MODES, default=None)
+    parser.add_argument("--merged-update", choices=MERGED_UPDATE_MODES, default=None)
+    parser.add_argument("--merged-read", choices=MERGED_READ_MODES, default=None)
     parser.add_argument("--missing-scopes", action="store_true", default=None)
     parser.add_argument(
         "--fault-endpoints", default=None, help="comma-separated, e.g. create,update,upsert"
@@ -62,7 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser | Any) -> None:
 def config_from_options(options: Mapping[str, Any]) -> SandboxConfig:
     names = [option for _, option, _ in _VALUE_FLAGS]
     names += ["shuffle_results", "echo_trace_ids", "retry_after_on_429", "conflict_mode"]
-    names += ["missing_scopes", "fault_endpoints", "multi_status"]
+    names += ["missing_scopes", "fault_endpoints", "multi_status", "merged_update", "merged_read"]
     chosen = {name: options[name] for name in names if options.get(name) is not None}
     if options.get("custom_properties"):
         chosen["custom_properties"] = load_custom_properties(options["custom_properties"])

@@ -10,6 +10,19 @@ from pathlib import Path
 from typing import Any
 
 CONFLICT_MODES = ("per_input", "batch")
+#: batch/update of a merged-away id: 207 OBJECT_NOT_FOUND, or left out of the answer (both
+#: reported of HubSpot).
+MERGED_UPDATE_MODES = ("not_found", "omit")
+#: batch/read and GET of a merged-away id: the surviving record, or nothing (both reported).
+MERGED_READ_MODES = ("survivor", "none")
+APP_KINDS = ("private_app", "oauth")
+DEFAULT_SCOPES = (
+    "crm.objects.contacts.read",
+    "crm.objects.contacts.write",
+    "crm.objects.companies.read",
+    "crm.schemas.contacts.read",
+    "crm.schemas.contacts.write",
+)
 #: Endpoint names that faults can apply to (see ``SandboxConfig.fault_endpoints``).
 FAULTABLE_ENDPOINTS = (
     "create",
@@ -65,8 +78,19 @@ class SandboxConfig:
     #: With trace ids, an existing email is a per-input 207 error ("per_input") or fails the
     #: whole batch with 409 ("batch"). Without trace ids it always fails the whole batch.
     conflict_mode: str = "per_input"
+    #: What batch/update answers for a merged-away id (see MERGED_UPDATE_MODES).
+    merged_update: str = "not_found"
+    #: What batch/read and GET answer for a merged-away id (see MERGED_READ_MODES).
+    merged_read: str = "survivor"
     #: Answer 403 MISSING_SCOPES to every contacts, properties and associations call.
     missing_scopes: bool = False
+    #: The scopes the token was granted: a call needing one not listed answers 403
+    #: MISSING_SCOPES, and the token-info endpoints list these (``crmsync_doctor``).
+    scopes: tuple[str, ...] = DEFAULT_SCOPES
+    #: What the token is: "private_app" (a legacy private app's token or a service key,
+    #: described by the private-app token-info endpoint) or "oauth" (an OAuth access token,
+    #: described by ``GET /oauth/v1/access-tokens/<token>``).
+    app_kind: str = "private_app"
     #: Fault rates, each 0..1, drawn from its own seeded generator.
     fault_5xx_rate: float = 0.0
     fault_423_rate: float = 0.0
@@ -96,6 +120,12 @@ class SandboxConfig:
     def __post_init__(self) -> None:
         if self.conflict_mode not in CONFLICT_MODES:
             raise ConfigError(f"conflict_mode must be one of {CONFLICT_MODES}")
+        if self.merged_update not in MERGED_UPDATE_MODES:
+            raise ConfigError(f"merged_update must be one of {MERGED_UPDATE_MODES}")
+        if self.merged_read not in MERGED_READ_MODES:
+            raise ConfigError(f"merged_read must be one of {MERGED_READ_MODES}")
+        if self.app_kind not in APP_KINDS:
+            raise ConfigError(f"app_kind must be one of {APP_KINDS}")
         for name in (
             "fault_5xx_rate",
             "fault_423_rate",
@@ -137,6 +167,7 @@ class SandboxConfig:
         out["validation_rules"] = [dict(r) for r in self.validation_rules]
         out["companies"] = [list(c) for c in self.companies]
         out["fault_endpoints"] = list(self.fault_endpoints)
+        out["scopes"] = list(self.scopes)
         return out
 
 
@@ -150,7 +181,7 @@ def _coerce(name: str, default: Any, value: Any) -> Any:
             return tuple((str(c[0]), str(c[1])) for c in value)
         except (TypeError, IndexError) as exc:
             raise ConfigError("companies must be a list of [id, name] pairs") from exc
-    if name == "fault_endpoints":
+    if name in ("fault_endpoints", "scopes"):
         if isinstance(value, str):
             value = [v for v in value.split(",") if v]
         return tuple(str(v) for v in value)

@@ -329,11 +329,15 @@ class ContactsApi:
                     continue
                 contact = store.find(key, id_property)
                 if contact is None:
+                    omit = id_property != "email" and config.merged_update == "omit"
+                    if omit and key in store.merged_into:
+                        outcomes.append(None)  # left out of the answer, no error
+                        continue
                     outcomes.append(
                         InputError(
                             404,
                             OBJECT_NOT_FOUND,
-                            f"Could not update CONTACT {key}: it may be deleted or not exist.",
+                            READ_NOT_FOUND_MESSAGE,
                             context={"ids": [key]},
                             partial_always=True,
                         )
@@ -354,7 +358,7 @@ class ContactsApi:
             failures = self._settle(outcomes, traces, multi, config)
             stamp = now_iso()
             for outcome, trace in zip(outcomes, traces, strict=True):
-                if isinstance(outcome, InputError):
+                if outcome is None or isinstance(outcome, InputError):
                     continue
                 contact, changes = outcome
                 store.apply_update(contact, changes, stamp)
@@ -471,6 +475,8 @@ class ContactsApi:
                     raise ApiError(400, "Invalid input JSON: each input needs an id.")
                 key = str(key)
                 contact = self.store.find(key, id_property)
+                if contact is None and id_property != "email" and config.merged_read == "survivor":
+                    contact = self.store.survivor(key)
                 if contact is None:
                     missing.append(key)
                 elif contact.id not in seen:
@@ -500,7 +506,9 @@ class ContactsApi:
         self.stats.records("archived", archived)
         return 204, None
 
-    def get(self, key: str, query: Mapping[str, list[str]]) -> tuple[int, Json]:
+    def get(
+        self, key: str, query: Mapping[str, list[str]], config: SandboxConfig
+    ) -> tuple[int, Json]:
         names: list[str] | None = None
         if "properties" in query:
             names = [n for value in query["properties"] for n in value.split(",") if n]
@@ -512,6 +520,8 @@ class ContactsApi:
                 contact = found if found is not None and found.archived else None
             else:
                 contact = self.store.find(key, id_property)
+                if contact is None and id_property != "email" and config.merged_read == "survivor":
+                    contact = self.store.survivor(key)
             if contact is None:
                 raise ApiError(404, "resource not found", OBJECT_NOT_FOUND)
             return 200, contact.to_api(names or DEFAULT_READ_PROPERTIES)
@@ -527,6 +537,26 @@ class ContactsApi:
         with self.store.lock:
             live = [c for c in self.store.contacts.values() if not c.archived][:limit]
             return 200, {"results": [c.to_api(DEFAULT_READ_PROPERTIES) for c in live]}
+
+    def merge(self, payload: Any, config: SandboxConfig) -> tuple[int, Json]:
+        """POST .../contacts/merge {primaryObjectId, objectIdToMerge}: the primary survives."""
+        if not isinstance(payload, dict):
+            raise ApiError(400, "Invalid input JSON: the body must be an object.")
+        primary, other = payload.get("primaryObjectId"), payload.get("objectIdToMerge")
+        if not isinstance(primary, str | int) or not isinstance(other, str | int):
+            raise ApiError(400, "primaryObjectId and objectIdToMerge are required.")
+        with self.store.lock:
+            try:
+                contact = self.store.merge(str(primary), str(other), now_iso())
+            except KeyError as exc:
+                message = f"resource not found: {exc.args[0]}"
+                raise ApiError(404, message, OBJECT_NOT_FOUND) from None
+            except ValueError as exc:
+                raise ApiError(400, str(exc)) from None
+            self.store.mark_visible(contact, config.search_lag_ms)
+            answer = contact.to_api()
+        self.stats.records("merged", 1)
+        return 200, answer
 
     # --- search ----------------------------------------------------------------------------
 

@@ -248,6 +248,13 @@ def default_properties() -> list[PropertyDef]:
             field_type="checkbox",
             read_only=True,
         ),
+        PropertyDef(
+            "hs_merged_object_ids",
+            "Merged Contact IDs",
+            type="enumeration",
+            field_type="checkbox",
+            read_only=True,
+        ),
     ]
     return defs
 

@@ -278,6 +278,16 @@ class SandboxServer:
         """Store a contact directly (no validation, no rate limit); returns its id."""
         return self.app.add_contact(properties)
 
+    def merge(self, primary_id: str, merged_id: str) -> dict[str, Any]:
+        """Merge contact ``merged_id`` into ``primary_id`` as HubSpot does (the primary
+        survives, listing the other in ``hs_merged_object_ids``); the survivor's record.
+        KeyError for an unknown or archived id."""
+        return self.app.merge(str(primary_id), str(merged_id))
+
+    def archive_contact(self, contact_id: str) -> dict[str, Any]:
+        """Archive (delete) a contact as a HubSpot user would; KeyError if not active."""
+        return self.app.archive_contact(str(contact_id))
+
     def add_company(self, id: str | None = None, name: str = "") -> str:
         """Add (or replace) a company contacts can be associated with; returns its id."""
         return self.app.store.add_company(id, name)

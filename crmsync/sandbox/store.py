@@ -143,6 +143,8 @@ class Store:
         self.companies: dict[str, dict[str, Any]] = {}
         self.properties: dict[str, PropertyDef] = {}
         self.groups: dict[str, PropertyGroup] = {}
+        #: Merged-away contact id -> the id it was merged into (that one may be merged later).
+        self.merged_into: dict[str, str] = {}
         self._next_id = FIRST_CONTACT_ID
         self._next_company_id = 9_101
 
@@ -154,6 +156,7 @@ class Store:
             self.by_email = {}
             self.by_secondary_email = {}
             self.companies = {}
+            self.merged_into = {}
             self._next_id = FIRST_CONTACT_ID
             self._next_company_id = 9_101
             self.properties = {p.name: p for p in default_properties()}
@@ -274,8 +277,66 @@ class Store:
             return None
         return contact
 
+    def survivor(self, key: str) -> Contact | None:
+        """The active contact a merged-away id ended in (None: not merged, or archived)."""
+        seen: set[str] = set()
+        while key in self.merged_into and key not in seen:
+            seen.add(key)
+            key = self.merged_into[key]
+        return self.find(key, None) if seen else None
+
+    def merge(self, primary_id: str, merged_id: str, stamp: str) -> Contact:
+        """Merge ``merged_id`` into ``primary_id``, as HubSpot does: the primary survives and
+        lists the other's id (and the ids merged into it before) in hs_merged_object_ids, the
+        other's email becomes one of its secondary emails, values it lacks are filled in,
+        associations are united; the merged-away id is gone (not archived).
+        KeyError for an unknown or archived id, ValueError for the same id twice."""
+        if primary_id == merged_id:
+            raise ValueError("cannot merge a contact into itself")
+        primary, merged = self.find(primary_id, None), self.find(merged_id, None)
+        if primary is None or merged is None:
+            missing = primary_id if primary is None else merged_id
+            raise KeyError(f"no active contact {missing}")
+        props, other = primary.properties, merged.properties
+        ids = _split(props.get("hs_merged_object_ids", ""))
+        ids += [merged.id, *_split(other.get("hs_merged_object_ids", ""))]
+        secondaries = _split(props.get("hs_additional_emails", ""))
+        secondaries += _split(other.get("hs_additional_emails", ""))
+        merged_email = other.get("email")
+        if merged_email:
+            secondaries.append(merged_email)
+        self.archive(merged, stamp)  # frees its emails in the indexes
+        del self.contacts[merged.id]
+        for name, value in other.items():
+            if name not in props and name not in _OWN_PROPERTIES:
+                props[name] = value
+        props["hs_merged_object_ids"] = ";".join(dict.fromkeys(ids))
+        if secondaries:
+            props["hs_additional_emails"] = ";".join(dict.fromkeys(secondaries))
+            for email in secondaries:
+                self.by_secondary_email[normalize_email(email)] = primary.id
+        for company_id, type_ids in merged.associations.items():
+            primary.associations.setdefault(company_id, set()).update(type_ids)
+        props["lastmodifieddate"] = stamp
+        primary.updated_at = stamp
+        self.merged_into[merged.id] = primary.id
+        for old, into in self.merged_into.items():
+            if into == merged.id:
+                self.merged_into[old] = primary.id
+        return primary
+
     def mark_visible(self, contact: Contact, lag_ms: int) -> None:
         contact.search_visible_at = time.monotonic() + lag_ms / 1000.0 if lag_ms else 0.0
+
+
+#: Properties a merge never copies from the merged-away contact.
+_OWN_PROPERTIES = frozenset(
+    ("email", "hs_object_id", "createdate", "lastmodifieddate", "hs_additional_emails")
+)
+
+
+def _split(value: str) -> list[str]:
+    return [v.strip() for v in value.split(";") if v.strip()]
 
 
 def _split_emails(value: str) -> list[str]:

@@ -82,6 +82,9 @@ class Batch:
         #: linked whose follow-up update is due, inputs whose associations are due
         self.awaiting_followup: set[int] = set()
         self.awaiting_associations: list[Input] = []
+        #: rows whose HubSpot id was not found and which were looked up again in this batch
+        #: (``refind``), with that id: a second miss fails them
+        self.refound: dict[int, str] = {}
         self.summary = RunSummary(batches=1)
 
     def decide(

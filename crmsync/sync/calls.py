@@ -17,7 +17,7 @@ from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
 
 from .. import db
-from ..client import BatchResponse, encode, read_by_email_body
+from ..client import BatchResponse, batch_read, encode, read_body, read_by_email_body
 from ..exceptions import HubSpotError
 from ..hubspot import MAX_BATCH_INPUTS
 from ..mapping import error_message
@@ -28,7 +28,7 @@ from ..redaction import history_text
 from ..runtime import worker_name
 from ..shutdown import StopRequestedError, raise_if_requested
 from .batch import Batch, Record
-from .matching import found_ids
+from .matching import MERGED_IDS, found_ids
 from .plan import Input
 
 #: Keep at least this much lease beyond the HTTP timeout before sending a request, for the
@@ -173,4 +173,32 @@ def read_by_email(
         if error is not None:
             return found, record, error
         found.update(found_ids(response.results if response else []))
+    return found, record, None
+
+
+def read_contacts(
+    batch: Batch, keys: Sequence[str], id_property: str = ""
+) -> tuple[list[dict[str, Any]], Record, HubSpotError | None]:
+    """batch/read by record id (``id_property`` empty), by email, or by a unique property,
+    asking for the email and ``hs_merged_object_ids`` (a merged-away id may read as its
+    survivor), at most 100 keys a request. Returns the records found, the last request's
+    record and its error. A missing key is no error: it is just not in the results."""
+    unique = list(dict.fromkeys(k for k in keys if k))
+    properties = ["email", MERGED_IDS] + ([id_property] if id_property not in ("", "email") else [])
+    size = MAX_BATCH_INPUTS
+    found: list[dict[str, Any]] = []
+    for chunk in [unique[i : i + size] for i in range(0, len(unique), size)] or [[]]:
+        body = read_body(chunk, id_property, properties)
+        record, response, error = call(
+            batch,
+            SyncBatch.Endpoint.READ,
+            len(chunk),
+            lambda data, body=body: batch_read(  # type: ignore[misc]
+                batch.client, body, before_send=lambda: ensure_lease(batch), encoded=data
+            ),
+            body,
+        )
+        if error is not None:
+            return found, record, error
+        found.extend(response.results if response else [])
     return found, record, None

@@ -152,3 +152,59 @@ def existing_for(item: Input, found: Mapping[str, str], *, history: bool) -> str
 def quoted_in(item: Input, text: str) -> bool:
     """Does HubSpot's error text quote one of this input's property values (its email)?"""
     return any(len(v) >= 3 and v in text for v in item.properties.values())
+
+
+#: The property of a surviving record listing the ids merged into it, ";"-separated.
+MERGED_IDS = "hs_merged_object_ids"
+NOT_FOUND = "OBJECT_NOT_FOUND"
+
+
+@dataclass(frozen=True)
+class Refound:
+    """Where a contact HubSpot no longer knows by its id went: ``hubspot_id`` empty when
+    nothing was found; ``same`` when the old id still reads (the update was only left out
+    of an answer); ``note`` for the row's history."""
+
+    hubspot_id: str = ""
+    note: str = ""
+    same: bool = False
+
+
+def merged_ids(result: Mapping[str, Any]) -> list[str]:
+    value = (result.get("properties") or {}).get(MERGED_IDS) or ""
+    return [v.strip() for v in str(value).split(";") if v.strip()]
+
+
+def refind(
+    old_id: str,
+    by_id: Iterable[Mapping[str, Any]],
+    lookups: Sequence[tuple[str, str, Sequence[Mapping[str, Any]]]] = (),
+) -> Refound:
+    """Pure: what a lookup found of contact ``old_id``. ``by_id``: a batch/read of the old
+    ids (a merged-away id may read as its survivor, whose id differs and which lists it in
+    hs_merged_object_ids). ``lookups``: (property, the row's value, records found by that
+    property), in order (a unique property, then email); a record matches when it holds
+    that value (emails compared in lower case)."""
+    gone = f"HubSpot contact {old_id}"
+    for result in by_id:
+        found = str(result.get("id") or "")
+        if found == old_id:
+            return Refound(old_id, f"{gone} still exists", same=True)
+        if found and old_id in merged_ids(result):
+            return Refound(found, f"{gone} was merged into {found}: relinked")
+    for name, value, results in lookups:
+        want = value.strip().lower() if name == "email" else value
+        for result in results:
+            held = str((result.get("properties") or {}).get(name) or "")
+            found = str(result.get("id") or "")
+            if not want or not found or (held.lower() if name == "email" else held) != want:
+                continue
+            if found == old_id:
+                return Refound(old_id, f"{gone} still exists", same=True)
+            if old_id in merged_ids(result):
+                return Refound(found, f"{gone} was merged into {found}: relinked")
+            by = "email" if name == "email" else name
+            return Refound(
+                found, f"{gone} is gone (deleted or merged); found again by {by}: {found}"
+            )
+    return Refound("", f"{gone} is gone (deleted or merged) and was not found again")

@@ -21,6 +21,7 @@ untouched  pending, due now                 never sent (paused, limiter down, le
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import random
 from collections.abc import Callable
@@ -226,3 +227,19 @@ def untouched(
         reconcile_emails=row.reconcile_emails if reconcile else "",
     )
     return Decision(write)
+
+
+def relinked(row: db.ClaimedRow, hubspot_id: str, note: str) -> Decision:
+    """HubSpot no longer knows the row's id, and a lookup found the record it became (a
+    merge's survivor, or found again by email): linked to it, its values to be sent by a
+    follow-up update. Written as synced with the new id should no follow-up follow."""
+    write = db.WriteBack(id=row.id, status=SyncStatus.SYNCED, hubspot_id=hubspot_id)
+    return Decision(write, Outcome.LINKED, hubspot_id=hubspot_id, error_message=note)
+
+
+def to_create_again(row: db.ClaimedRow, note: str) -> Decision:
+    """Nothing found of the row's record in HubSpot and the row is still wanted: it is
+    created again in this batch (this entry notes why). If the create is not sent, the row
+    is due again now, keeping its old id (the next try looks it up again)."""
+    write = dataclasses.replace(untouched(row).write, error=note)
+    return Decision(write, Outcome.RETRY, error_message=f"{note}: created again")

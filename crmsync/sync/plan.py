@@ -253,3 +253,27 @@ def _plan_archive(plan: Plan, row: db.ClaimedRow, trace: str) -> None:
         plan.archive_lookups.append(row)  # an unanswered create may have made it
     else:
         plan.decided.append(outcomes.archived(row))  # HubSpot never had it
+
+
+def create_again(row: db.ClaimedRow, trace: str) -> Input:
+    """A ``batch/create`` input for a row whose HubSpot record is gone (deleted or merged
+    and not found again). Raises MappingError as ``plan_batch`` would (it mapped before)."""
+    properties = build_properties(row_fields(row), row.properties)
+    associations = build_associations(row.associations)
+    body = {"properties": properties, "associations": associations, "objectWriteTraceId": trace}
+    links = Links([], [], association_keys(associations))
+    email = row.email.strip().lower()
+    return Input(trace, [row], body, email, synced_after=dict(properties), links=links)
+
+
+def full_update(
+    row: db.ClaimedRow, hubspot_id: str, trace: str, create_only: frozenset[str]
+) -> Input:
+    """A ``batch/update`` input sending every property of the row to ``hubspot_id``, a
+    record of which nothing is known (a merge's survivor), and all its associations."""
+    properties = build_properties(row_fields(row), row.properties)
+    send, after = changes(properties, None, create_only)
+    current = association_keys(build_associations(row.associations))
+    links = Links([], current, current) if current else None
+    body = {"id": hubspot_id, "properties": send, "objectWriteTraceId": trace}
+    return Input(trace, [row], body, synced_after=after, links=links)

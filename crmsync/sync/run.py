@@ -23,7 +23,8 @@ from django.db.models import Case, F, Value, When
 from django.db.models.functions import Now
 
 from .. import db, schema, shutdown
-from ..conf import CrmSyncSettings, ensure_valid, validated_settings
+from ..client import HubSpotClient
+from ..conf import CrmSyncSettings, ensure_valid, get_settings, validated_settings
 from ..exceptions import ConnectionFailedError, EndpointNotFoundError, PipelineHaltError
 from ..models import Contact, PipelineState, SyncStatus
 from ..ratelimit import DailyLimitExhaustedError, RateLimiterError, RateLimiterUnavailableError
@@ -304,6 +305,33 @@ def _limiter_came_back(conf: CrmSyncSettings, exc: RateLimiterUnavailableError) 
     return back
 
 
+def plan_claimed(
+    rows: list[db.ClaimedRow],
+    token_tag: str,
+    client: HubSpotClient | None = None,
+    conf: CrmSyncSettings | None = None,
+) -> Plan:
+    """The plan of a claimed batch: what ``sync_batch`` sends, and what ``crmsync_plan``
+    and the admin's preview show (``sync/dryrun``), so both always agree.
+
+    With ``PREFLIGHT`` on, checked against HubSpot's property schema (``schema.current``,
+    read with ``client``, default this process's); a row naming a property the schema
+    lacks has the schema read again first, if it is not new."""
+    conf = conf or get_settings()
+    if not conf.PREFLIGHT:
+        return plan_batch(rows, token_tag, create_only_for)
+    client = client or get_client(conf)
+    current = schema.current(client)
+    plan = plan_batch(rows, token_tag, create_only_for, current)
+    if plan.unknown and current is not None:
+        age = schema.age(client)
+        if age is not None and age >= SCHEMA_RECHECK_SECONDS:
+            newer = schema.refresh(client, older_than=SCHEMA_RECHECK_SECONDS)
+            if newer is not None and newer is not current:
+                plan = plan_batch(rows, token_tag, create_only_for, newer)
+    return plan
+
+
 def sync_batch(conf: CrmSyncSettings | None = None) -> RunSummary | None:
     """Claim one batch, send it, write it back. None when nothing was due."""
     conf = conf or validated_settings()
@@ -319,7 +347,7 @@ def sync_batch(conf: CrmSyncSettings | None = None) -> RunSummary | None:
     batch = Batch(conf, get_client(conf), token, rows, started + conf.LEASE_SECONDS)
     sender = send.Sender(batch)
     try:
-        sender.send(_plan(batch, rows))
+        sender.send(plan_claimed(rows, batch.token_tag, batch.client, conf))
     except shutdown.StopRequestedError:
         # SIGTERM, Celery's warm shutdown: the request in flight was answered and is written
         # back below; what was not sent goes back to the queue, due now, for another worker.
@@ -355,20 +383,6 @@ def sync_batch(conf: CrmSyncSettings | None = None) -> RunSummary | None:
     writeback.write_back(batch)
     _forget_schema_if_stale(batch)
     return batch.summary
-
-
-def _plan(batch: Batch, rows: list[db.ClaimedRow]) -> Plan:
-    """Plan the batch, checked against HubSpot's property schema (``PREFLIGHT``); a row
-    naming a property the schema lacks has the schema read again first, if it is not new."""
-    current = schema.current(batch.client) if batch.conf.PREFLIGHT else None
-    plan = plan_batch(rows, batch.token_tag, create_only_for, current)
-    if plan.unknown and current is not None:
-        age = schema.age(batch.client)
-        if age is not None and age >= SCHEMA_RECHECK_SECONDS:
-            newer = schema.refresh(batch.client, older_than=SCHEMA_RECHECK_SECONDS)
-            if newer is not None and newer is not current:
-                plan = plan_batch(rows, batch.token_tag, create_only_for, newer)
-    return plan
 
 
 def _forget_schema_if_stale(batch: Batch) -> None:

@@ -23,7 +23,7 @@ from ..exceptions import (
 )
 from ..mapping import error_message, is_portal_rule
 from ..models import SyncAttempt, SyncBatch, SyncStatus
-from . import archive, associations, calls, matching, outcomes
+from . import archive, associations, calls, matching, outcomes, refind
 from .batch import Batch, Record
 from .failures import request_failed, unknown
 from .plan import Input, Links, Plan, candidates
@@ -37,6 +37,10 @@ class Sender:
         self.batch = batch
         #: updates that send linked contacts this row's values
         self.followups: list[Input] = []
+        #: creates of rows whose HubSpot record is gone and was not found again (``refind``)
+        self.recreates: list[Input] = []
+        #: inputs replaced by a relink or a create again (their id is gone): no associations
+        self.superseded: list[Input] = []
 
     def send(self, plan: Plan) -> None:
         for decision in plan.decided:
@@ -49,10 +53,10 @@ class Sender:
             self.send_updates(updates)
         if creates:
             self.send_creates(creates)
-        followups = self.followups
-        if followups:
-            self.send_updates(followups)
-        self.batch.awaiting_associations = [*updates, *followups, *plan.links_only]
+        followups = send_followups(self)
+        done = [*updates, *followups, *plan.links_only]
+        superseded = {id(i) for i in self.superseded}
+        self.batch.awaiting_associations = [i for i in done if id(i) not in superseded]
         associations.send_associations(self.batch, self.batch.awaiting_associations)
         archive.send_archives(self.batch, plan)
 
@@ -120,12 +124,15 @@ class Sender:
             answer = matching.match_updated(items, response.results, response.errors)
             for item, result in answer.updated:
                 self.settle(item, str(result["id"]), Outcome.UPDATED, response, result, record)
+            gone = list(answer.unmentioned)  # neither a result nor an error: merged away?
             for item, message, category in answer.rejected:
+                if category == matching.NOT_FOUND:
+                    gone.append(item)  # deleted or merged in HubSpot: look it up again
+                    continue
                 for row in item.rows:
                     self.batch.fail(row, message, category, record)
-            for item in answer.unmentioned:  # neither a result nor an error: again later
-                for row in item.rows:
-                    self.batch.retry(row, NOT_MENTIONED, "", record)
+            if gone:
+                refind.find_again(self, gone, record)
 
     def send_creates(self, items: list[Input]) -> None:
         """batch/create, isolating whatever HubSpot rejects as a whole."""
@@ -183,25 +190,7 @@ class Sender:
         if len(items) == 1:
             self.fail_input(items[0], *_refusal(error), record)
         else:
-            self.isolate(items, error, send)
-
-    def isolate(
-        self, items: list[Input], error: HubSpotError, send: Callable[[list[Input]], None]
-    ) -> None:
-        """Send the inputs whose values HubSpot's message quotes on their own, and the rest
-        together; with no such clue, split in halves. The good rows go through in this run
-        and only the bad ones fail: about log2(batch) extra requests for one bad row."""
-        text = error.message
-        if isinstance(error.body, dict):
-            text += json.dumps(error.body.get("errors") or [], ensure_ascii=False)
-        suspects = [i for i in items if matching.quoted_in(i, text)]
-        if not suspects or len(suspects) == len(items):
-            middle = len(items) // 2
-            suspects, rest = items[:middle], items[middle:]
-        else:
-            rest = [i for i in items if i not in suspects]
-        send(rest)
-        send(suspects)
+            isolate(items, error, send)
 
     def resolve_conflict(self, items: list[Input], error: ConflictError, record: Record) -> None:
         """A 409 for the whole batch names one existing contact, not which input it was.
@@ -219,7 +208,7 @@ class Sender:
                 self.send_creates(remaining)
         elif len(items) > 1:
             # Nothing found by email (a secondary email, say): isolate like any rejection.
-            self.isolate(items, error, self.send_creates)
+            isolate(items, error, self.send_creates)
         elif error.existing_id:
             self.link(items[0], error.existing_id, None, record)
         else:
@@ -241,6 +230,39 @@ def _refusal(error: HubSpotError) -> tuple[str, str]:
     return error_message(answer), category
 
 
+def isolate(items: list[Input], error: HubSpotError, send: Callable[[list[Input]], None]) -> None:
+    """Send the inputs whose values HubSpot's message quotes on their own, and the rest
+    together; with no such clue, split in halves. The good rows go through in this run
+    and only the bad ones fail: about log2(batch) extra requests for one bad row."""
+    text = error.message
+    if isinstance(error.body, dict):
+        text += json.dumps(error.body.get("errors") or [], ensure_ascii=False)
+    suspects = [i for i in items if matching.quoted_in(i, text)]
+    if not suspects or len(suspects) == len(items):
+        middle = len(items) // 2
+        suspects, rest = items[:middle], items[middle:]
+    else:
+        rest = [i for i in items if i not in suspects]
+    send(rest)
+    send(suspects)
+
+
+def send_followups(sender: Sender) -> list[Input]:
+    """The updates that send linked or relinked contacts the row's values, and the
+    creates of rows whose record is gone; until none is left (each row is looked up
+    again at most once, so this ends). Returns the updates sent."""
+    sent: list[Input] = []
+    while sender.followups or sender.recreates:
+        recreates, sender.recreates = sender.recreates, []
+        if recreates:
+            sender.send_creates(recreates)
+        followups, sender.followups = sender.followups, []
+        if followups:
+            sent += followups
+            sender.send_updates(followups)
+    return sent
+
+
 def _row_emails(item: Input) -> list[str]:
     return [e for row in item.rows for e in candidates(row)]
 
@@ -254,7 +276,9 @@ def release_unsent(sender: Sender, *, reason: str) -> None:
     for row_id in batch.awaiting_followup:
         decision = batch.decisions.get(row_id)
         if decision is not None and decision.outcome == Outcome.LINKED:
-            _put_back(batch, row_id, decision.hubspot_id, reason)
+            # a row relinked after a merge keeps its old id: its next try finds it again
+            linked = "" if row_id in batch.refound else decision.hubspot_id
+            _put_back(batch, row_id, linked, reason)
     for item in batch.awaiting_associations:
         decision = batch.decisions.get(item.primary.id)
         due = item.links and (item.links.archive or item.links.create)

@@ -108,6 +108,10 @@ def test_a_viewer_sees_but_cannot_act(page, viewer, one_failed, site):
     assert page.page.locator("input[name=_save]").count() == 0  # view only
     page.open_pipeline()
     assert "resume" not in page.actions()
+    page.open_contacts()
+    assert "preview" in page.actions()  # a dry run needs only the view permission
+    page.run_action("preview", [bad])
+    assert "batch/create" in page.text() and "would be sent" in page.text()
     assert Contact.objects.get(pk=bad.pk).sync_status == SyncStatus.FAILED
 
 

@@ -1,0 +1,44 @@
+"""Do the properties crmsync sends exist in HubSpot? (``client.get_properties()``.)"""
+
+from __future__ import annotations
+
+from ..exceptions import HubSpotError
+from ..models import PROPERTY_COLUMNS
+from ..registry import registrations
+from .base import FAIL, OK, Check, Context
+
+
+def mapped_properties() -> list[str]:
+    """The HubSpot properties crmsync's own columns and every registered model map to."""
+    names = set(PROPERTY_COLUMNS)
+    for registration in registrations():
+        names.update(registration.properties)
+    return sorted(names)
+
+
+def check_mapped_properties(ctx: Context) -> Check:
+    name = "properties"
+    if not ctx.hubspot_ok:
+        return Check(name, FAIL, "not checked: HubSpot did not accept the token", "See above.")
+    try:
+        definitions = ctx.client.get_properties()
+    except HubSpotError as exc:
+        return Check(
+            name,
+            FAIL,
+            f"cannot read HubSpot's contact properties: {exc.message}",
+            "The token needs crm.schemas.contacts.read (or crm.objects.contacts.read).",
+        )
+    known = {d.get("name") for d in definitions if isinstance(d, dict)}
+    wanted = mapped_properties()
+    missing = [p for p in wanted if p not in known]
+    if missing:
+        return Check(
+            name,
+            FAIL,
+            f"{len(missing)} mapped propert{'y' if len(missing) == 1 else 'ies'} missing in "
+            f"HubSpot: {', '.join(missing)}",
+            "Create them in HubSpot (manage.py crmsync_properties --create) or fix the "
+            "mapping (crmsync.register(properties=...)).",
+        )
+    return Check(name, OK, f"all {len(wanted)} mapped properties exist in HubSpot")
