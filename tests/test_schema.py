@@ -261,3 +261,22 @@ def test_a_recent_schema_is_not_read_again_for_a_typo(crmsync_sandbox):
         services.sync_pending()
     assert requests_to(crmsync_sandbox, "properties.list") == 1
     assert requests_to(crmsync_sandbox, "create") == 1
+
+
+@pytest.mark.hubspot_sandbox(custom_properties=[COLOR])
+def test_the_dry_run_shows_the_rows_preflight_would_stop(crmsync_sandbox):
+    import io
+
+    from django.core.management import call_command
+
+    ContactFactory(email="ok@example.com", properties={"favorite_color": "red"})
+    ContactFactory(email="bad@example.com", properties={"favorite_color": "Red"})
+    out = io.StringIO()
+    try:
+        call_command("crmsync_plan", stdout=out)
+    except SystemExit:
+        pass
+    text = out.getvalue()
+    assert "favorite_color: 'Red' is not one of the allowed options: red, blue" in text
+    assert "PREFLIGHT" in text
+    assert requests_to(crmsync_sandbox, "create") == 0  # nothing sent
