@@ -28,6 +28,7 @@ from .exceptions import (
     RateLimitedError,
 )
 from .hubspot import daily_quota
+from .propertiesapi import PropertiesApi
 
 logger = logging.getLogger(__name__)
 
@@ -100,16 +101,11 @@ class ApiPaths:
     def objects_path(self, object_type: str = "contacts") -> str:
         return objects_path(self.api_version, object_type)
 
-    def properties_path(self, object_type: str = "contacts") -> str:
-        if self.api_version == "v3":
-            return f"/crm/v3/properties/{object_type}"
-        return f"/crm/properties/{self.api_version}/{object_type}"
-
     def associations_path(self) -> str:
         return associations_path(self.api_version)
 
 
-class HubSpotClient(ApiPaths):
+class HubSpotClient(ApiPaths, PropertiesApi):
     """Talks to the CRM contacts API. Thread-safe enough to share across a worker's threads:
     the session holds no cookies and urllib3's pool is thread-safe."""
 
@@ -214,10 +210,6 @@ class HubSpotClient(ApiPaths):
         """One cheap read with a short timeout; raises AuthenticationError... if refused."""
         self._send("GET", f"{self.objects_path()}?limit=1", None, timeout=timeout)
 
-    def get_properties(self) -> list[dict[str, Any]]:
-        answer, _, _ = self._send("GET", self.properties_path(), None)
-        return list((answer or {}).get("results", []))
-
     # -- transport -------------------------------------------------------------------------
 
     def _batch(self, path: str, data: bytes, before_send: Hook | None) -> BatchResponse:
@@ -282,7 +274,9 @@ class HubSpotClient(ApiPaths):
             )
         except requests.RequestException as exc:
             raise transport_error(exc, method, path) from None
-        if self.limiter is not None:
+        if self.limiter is not None and (cool_down_on_429 or response.status_code != 429):
+            # A side read (search, the schema) refused for the rate limit teaches the shared
+            # limiter nothing: the batch senders' own requests meet the limit if it holds.
             self.limiter.observe(response.headers)
         correlation_id = response.headers.get("X-HubSpot-Correlation-Id", "")
         if headers_out is not None:

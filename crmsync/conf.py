@@ -120,6 +120,12 @@ class CrmSyncSettings:
     #: The custom HubSpot contact property (``hasUniqueValue``) that holds each row's stable
     #: key (``Contact.sync_key``) in upsert mode; ``crmsync_unique_property --create`` makes it.
     UNIQUE_PROPERTY: str = ""
+    #: How long each process keeps HubSpot's property schema (and the portal's validation
+    #: rules) before reading it again; a "property does not exist" answer reads it sooner.
+    SCHEMA_TTL_SECONDS: float = 600.0
+    #: Check every row against that schema before sending it (README, "Before you send");
+    #: False sends rows as they are and lets HubSpot refuse them.
+    PREFLIGHT: bool = True
 
     def replace(self, **changes: Any) -> CrmSyncSettings:
         return dataclasses.replace(self, **changes)

@@ -23,7 +23,8 @@ LIFECYCLE_STAGES = (
     "other",
 )
 #: The error categories a contact's last error may carry: HubSpot's (its ``category``), then
-#: crmsync's own (a value it could not map; an answer it never got).
+#: crmsync's own (a value it could not map; an answer it never got; a row its preflight
+#: stopped; a write HubSpot refused for a portal validation rule).
 ERROR_CATEGORIES = (
     "VALIDATION_ERROR",
     "CONFLICT",
@@ -37,7 +38,12 @@ ERROR_CATEGORIES = (
     "BAD_REQUEST",
     "MAPPING_ERROR",
     "OUTCOME_UNKNOWN",
+    "PREFLIGHT",
+    "PORTAL_RULE",
 )
+#: HubSpot refused a write for one of the portal's own validation rules (API version
+#: 2026-09 on): its errors carry this subCategory or per-property code.
+PORTAL_RULE_MARKERS = frozenset(("PROPERTY_VALIDATION_RULE", "VALIDATION_RULE_VIOLATED"))
 
 
 def daily_quota(headers: Mapping[str, str]) -> tuple[int | None, int | None]:

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
+from .hubspot import PORTAL_RULE_MARKERS
+
 MAX_STRING_LENGTH = 65_536
 ASSOCIATION_CATEGORIES = ("HUBSPOT_DEFINED", "USER_DEFINED", "INTEGRATOR_DEFINED")
 #: contact -> company, unlabeled; used when an association names no type.
@@ -328,6 +330,23 @@ def error_trace_ids(error: Mapping[str, Any]) -> list[str]:
 
 
 _INVALID_PREFIX = "Property values were not valid: "
+#: What a contact's error says before HubSpot's words when a portal rule refused it.
+PORTAL_RULE_PREFIX = "A validation rule of this HubSpot portal refused it (not bad data): "
+
+
+def is_portal_rule(error: Mapping[str, Any]) -> bool:
+    """Did HubSpot refuse this for one of the portal's own validation rules (2026-09)?"""
+    if str(error.get("subCategory") or "") in PORTAL_RULE_MARKERS:
+        return True
+    details = error.get("errors")
+    return isinstance(details, list) and any(
+        isinstance(d, Mapping) and str(d.get("code") or "") in PORTAL_RULE_MARKERS for d in details
+    )
+
+
+def error_category(error: Mapping[str, Any]) -> str:
+    """HubSpot's category, or crmsync's PORTAL_RULE for a portal rule's refusal."""
+    return "PORTAL_RULE" if is_portal_rule(error) else str(error.get("category") or "")
 
 
 def error_message(error: Mapping[str, Any]) -> str:
@@ -354,4 +373,13 @@ def error_message(error: Mapping[str, Any]) -> str:
                 parts.append(f"{prefix}{text}" + (f" ({code})" if code else ""))
             else:
                 message = "Invalid property values: " + "; ".join(parts)
+    if is_portal_rule(error):
+        message = PORTAL_RULE_PREFIX + message
     return message[:2000]
+
+
+# Public names of the conversions other pure modules reuse (crmsync.preflight): one place
+# for each rule.
+decimal_text = _decimal_text
+date_text = _date_text
+datetime_text = _datetime_text

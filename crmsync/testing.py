@@ -71,14 +71,18 @@ def crmsync_sandbox(hubspot_sandbox: SandboxServer) -> Iterator[SandboxServer]:
     """The session's sandbox, emptied for this test, with CRMSYNC pointed at it."""
     from django.test import override_settings
 
+    from . import schema
     from .ratelimit import get_rate_limiter
 
+    # The sandbox was emptied: so is the property schema this process cached of it.
+    schema.clear()
     with override_settings(CRMSYNC=sandbox_settings(hubspot_sandbox)):
         try:
             yield hubspot_sandbox
         finally:
             # The in-process limiter lives as long as the process: start each test afresh.
             get_rate_limiter().reset()
+            schema.clear()
 
 
 def sync_now(max_batches: int | None = None) -> RunSummary:

@@ -13,8 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .client import HubSpotClient, encode
-from .exceptions import ConflictError
+from .client import HubSpotClient
 
 GROUP_NAME = "crmsync"
 DEFAULT_NAME = "crmsync_id"
@@ -58,24 +57,12 @@ def inspect(client: HubSpotClient, name: str) -> UniqueProperty:
     return UniqueProperty(name, exists=True, unique=bool(found.get("hasUniqueValue")))
 
 
-def create_property(client: HubSpotClient, body: Mapping[str, Any]) -> bool:
-    """``POST`` a contact property definition; False when HubSpot answers 409 (one of that
-    name exists), which is not a failure. (The client's own ``create_property``, when it has
-    one, does the same.)"""
-    try:
-        client._send("POST", client.properties_path(), encode(body))
-    except ConflictError:
-        return False
-    return True
-
-
 def ensure(client: HubSpotClient, name: str) -> UniqueProperty:
     """Create the property unless it exists; say what HubSpot holds now."""
     current = inspect(client, name)
     if current.exists:
         return current
-    if not create_property(
-        client, definition(name)
-    ):  # another process made it meanwhile (409): look again
+    client.create_property_group(GROUP_NAME, GROUP_NAME)  # False: it exists, fine
+    if not client.create_property(definition(name)):  # made meanwhile (409): look again
         return inspect(client, name)
     return UniqueProperty(name, exists=True, unique=True, created=True)

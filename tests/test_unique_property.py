@@ -32,10 +32,26 @@ def test_a_property_that_exists_but_is_not_unique_is_refused(crmsync_settings, h
         call_command("crmsync_unique_property", "crmsync_id", "--create")
 
 
-def test_a_409_from_a_concurrent_create_counts_as_exists(crmsync_settings, hubspot_sandbox):
+def test_a_409_from_a_concurrent_create_counts_as_exists(
+    crmsync_settings, hubspot_sandbox, monkeypatch
+):
+    """Another process creates the property between our look and our create: HubSpot's 409
+    is "it exists", and what it holds is looked at again."""
     client = get_client()
-    assert unique_property.create_property(client, unique_property.definition("k_one"))
-    assert not unique_property.create_property(client, unique_property.definition("k_one"))
+    client.create_property_group("crmsync", "crmsync")
+    assert client.create_property(unique_property.definition("k_one"))  # the other process
+    real, looks = unique_property.inspect, []
+
+    def stale_first(c, name):
+        looks.append(name)
+        if len(looks) == 1:
+            return unique_property.UniqueProperty(name, exists=False, unique=False)
+        return real(c, name)
+
+    monkeypatch.setattr(unique_property, "inspect", stale_first)
+    result = unique_property.ensure(client, "k_one")
+    assert (result.exists, result.unique, result.created) == (True, True, False)
+    assert looks == ["k_one", "k_one"]
 
 
 def test_email_is_refused(crmsync_settings, hubspot_sandbox):

@@ -24,12 +24,18 @@ from .contacts import ContactsApi
 from .errors import CONFLICT, OBJECT_NOT_FOUND, VALIDATION_ERROR, ApiError
 from .faults import NO_FAULTS, FaultInjector, FaultPlan
 from .oauth import TOKEN_PATH_RE, OAuthServer
-from .properties import PropertyDefinitionError, normalize_email, property_from_api
+from .properties import (
+    PropertyDefinitionError,
+    group_from_api,
+    normalize_email,
+    property_from_api,
+)
 from .ratelimit import DAILY, SECONDLY, TEN_SECONDLY, RateLimiter
 from .stats import Stats
 from .store import Store, now_iso
 from .tokens import answer as token_info
 from .tokens import endpoint_of as token_endpoint
+from .validations import ENFORCING_VERSIONS, RuleError, parse_rules, rules_answer
 
 JSON_TYPE = "application/json;charset=utf-8"
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -39,9 +45,12 @@ _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 API_VERSIONS = ("2026-03", "2026-09")
 _VERSIONS = "|".join(re.escape(v) for v in API_VERSIONS)
 _OBJECTS_RE = re.compile(
-    rf"/crm/(?:v3/objects|objects/(?:{_VERSIONS}))/(contacts|companies)"
+    rf"/crm/(?:v3/objects|objects/({_VERSIONS}))/(contacts|companies)"
     r"(?:/([^/]+)(?:/([^/]+))?)?/?"
 )
+_GROUPS_RE = re.compile(rf"/crm/(?:v3/properties|properties/(?:{_VERSIONS}))/contacts/groups/?")
+#: The property validations API exists at the date versions only (no v3 path here).
+_VALIDATIONS_RE = re.compile(rf"/crm/property-validations/(?:{_VERSIONS})/(0-1|contacts)/?")
 _PROPERTIES_RE = re.compile(
     rf"/crm/(?:v3/properties|properties/(?:{_VERSIONS}))/contacts(?:/([^/]+))?/?"
 )
@@ -73,6 +82,7 @@ _WRITE_ENDPOINTS = frozenset(
         "upsert",
         "archive",
         "properties.create",
+        "groups.create",
         "assoc_create",
         "assoc_default",
         "assoc_archive",
@@ -142,6 +152,10 @@ class SandboxApp:
             config = self.config.replace(**options)
             # Custom properties and companies are checked before anything changes.
             new_properties = [property_from_api(p) for p in options.get("custom_properties", ())]
+            try:
+                parse_rules(config.validation_rules)
+            except RuleError as exc:
+                raise ConfigError(f"validation_rules: {exc}") from exc
             self.config = config
         if "seed" in options:
             self.faults.reseed(config.seed)
@@ -394,8 +408,10 @@ class SandboxApp:
         api = self.contacts_api
         match = _OBJECTS_RE.fullmatch(path)
         if match:
-            kind, first, second = match.groups()
+            version, kind, first, second = match.groups()
             if kind == "contacts":
+                if method == "POST" and first == "batch" and second in ("create", "update"):
+                    return second, self._checked_write(second, version)
                 if method == "POST" and first == "batch" and second in _BATCH_ENDPOINTS:
                     return second, getattr(api, second)
                 if method == "POST" and first == "search" and second is None:
@@ -425,6 +441,14 @@ class SandboxApp:
                 "assoc_read": assoc.read,
             }
             return endpoint, handlers[endpoint]
+        if _GROUPS_RE.fullmatch(path):
+            if method == "GET":
+                return "groups.list", lambda _p, _c: self._list_groups()
+            if method == "POST":
+                return "groups.create", lambda p, _c: self._create_group(p)
+            return "unknown", _not_found(method, path)
+        if _VALIDATIONS_RE.fullmatch(path) and method == "GET":
+            return "validations", lambda _p, c: (200, rules_answer(parse_rules(c.validation_rules)))
         match = _PROPERTIES_RE.fullmatch(path)
         if match:
             name = match.group(1)
@@ -435,6 +459,31 @@ class SandboxApp:
             if name is not None and method == "GET":
                 return "properties.get", lambda _p, _c: self._get_property(name)
         return "unknown", _not_found(method, path)
+
+    def _checked_write(self, endpoint: str, version: str | None) -> Handler:
+        """batch/create or batch/update; at an enforcing version (2026-09) with the portal's
+        validation rules checked on every input."""
+        write = getattr(self.contacts_api, endpoint)
+        if version not in ENFORCING_VERSIONS:
+            return write
+
+        def handler(payload: Any, config: SandboxConfig) -> tuple[int, Any]:
+            rules = parse_rules(config.validation_rules)  # checked when configured
+            return write(payload, config, rules=rules)
+
+        return handler
+
+    def _list_groups(self) -> tuple[int, Any]:
+        return 200, {"results": [g.to_api() for g in self.store.groups.values()]}
+
+    def _create_group(self, payload: Any) -> tuple[int, Any]:
+        try:
+            group = group_from_api(payload)
+        except PropertyDefinitionError as exc:
+            raise ApiError(400, str(exc), VALIDATION_ERROR) from exc
+        if not self.store.add_group(group):
+            raise ApiError(409, f"Property group named '{group.name}' already exists.", CONFLICT)
+        return 201, group.to_api()
 
     def _list_properties(self) -> tuple[int, Any]:
         return 200, {"results": [p.to_api() for p in self.store.properties.values()]}
@@ -452,6 +501,10 @@ class SandboxApp:
             prop = property_from_api(payload)
         except PropertyDefinitionError as exc:
             raise ApiError(400, str(exc), VALIDATION_ERROR) from exc
+        if prop.group_name not in self.store.groups:
+            raise ApiError(
+                400, f"Property group {prop.group_name} does not exist.", VALIDATION_ERROR
+            )
         if not self.store.add_property(prop):
             raise ApiError(409, f"Property named '{prop.name}' already exists.", CONFLICT)
         return 201, prop.to_api()
@@ -554,6 +607,9 @@ _SCOPED_ENDPOINTS = frozenset(
         "properties.list",
         "properties.get",
         "properties.create",
+        "groups.list",
+        "groups.create",
+        "validations",
         "assoc_create",
         "assoc_default",
         "assoc_archive",

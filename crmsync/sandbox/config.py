@@ -123,6 +123,10 @@ class SandboxConfig:
     oauth_refresh_invalidates: bool = False
     #: Each refresh hands out a new refresh token and revokes the one used.
     oauth_rotate_refresh_token: bool = False
+    #: The portal's property validation rules for contacts, as ``results`` entries of
+    #: ``GET /crm/property-validations/2026-03/0-1`` (``propertyName``,
+    #: ``propertyValidationRules``); enforced on writes at API version 2026-09 only.
+    validation_rules: tuple[Mapping[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         if self.conflict_mode not in CONFLICT_MODES:
@@ -173,6 +177,7 @@ class SandboxConfig:
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out["custom_properties"] = [dict(p) for p in self.custom_properties]
+        out["validation_rules"] = [dict(r) for r in self.validation_rules]
         out["companies"] = [list(c) for c in self.companies]
         out["fault_endpoints"] = list(self.fault_endpoints)
         out["scopes"] = list(self.scopes)
@@ -180,9 +185,9 @@ class SandboxConfig:
 
 
 def _coerce(name: str, default: Any, value: Any) -> Any:
-    if name == "custom_properties":
+    if name in ("custom_properties", "validation_rules"):
         if not isinstance(value, list | tuple) or not all(isinstance(p, Mapping) for p in value):
-            raise ConfigError("custom_properties must be a list of property definitions")
+            raise ConfigError(f"{name} must be a list of objects")
         return tuple(value)
     if name == "companies":
         try:

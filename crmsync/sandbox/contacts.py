@@ -30,6 +30,7 @@ from .properties import (
 from .stats import Stats
 from .store import DEFAULT_READ_PROPERTIES, Contact, Store, now_iso
 from .upsert import upsert as upsert_batch
+from .validations import Rule, broken_rules
 
 MAX_BATCH_INPUTS = 100
 CONTACT_TO_COMPANY_TYPE_IDS = frozenset((1, 279))
@@ -262,7 +263,9 @@ class ContactsApi:
 
     # --- batch/create ----------------------------------------------------------------------
 
-    def create(self, payload: Any, config: SandboxConfig) -> tuple[int, Json]:
+    def create(
+        self, payload: Any, config: SandboxConfig, rules: tuple[Rule, ...] = ()
+    ) -> tuple[int, Json]:
         started = now_iso()
         inputs = batch_inputs(payload)
         traces, multi = _trace_ids(inputs, config)
@@ -272,6 +275,10 @@ class ContactsApi:
             clean, errors = _validate(defs, item.get("properties"), keep_empty=False)
             if errors:
                 prepared.append(InputError.invalid_properties(errors))
+                continue
+            broken = broken_rules(rules, clean, creating=True) if rules else []
+            if broken:
+                prepared.append(InputError.broken_rules(broken))
                 continue
             raw_associations = item.get("associations")
             if raw_associations is None:
@@ -321,7 +328,9 @@ class ContactsApi:
 
     # --- batch/update ----------------------------------------------------------------------
 
-    def update(self, payload: Any, config: SandboxConfig) -> tuple[int, Json]:
+    def update(
+        self, payload: Any, config: SandboxConfig, rules: tuple[Rule, ...] = ()
+    ) -> tuple[int, Json]:
         started = now_iso()
         inputs = batch_inputs(payload)
         traces, multi = _trace_ids(inputs, config)
@@ -371,6 +380,10 @@ class ContactsApi:
                             partial_always=True,
                         )
                     )
+                    continue
+                broken = broken_rules(rules, p, creating=False, stored=contact.properties)
+                if broken:
+                    outcomes.append(InputError.broken_rules(broken))
                     continue
                 conflict = unique_conflict(store, p, contact.id, taken)
                 if conflict is not None:

@@ -83,6 +83,13 @@ class InputError:
         )
 
     @classmethod
+    def broken_rules(cls, errors: Sequence[PropertyError]) -> InputError:
+        """The portal's own validation rules refused the input (API version 2026-09)."""
+        error = cls.invalid_properties(errors)
+        error.sub_category = "PROPERTY_VALIDATION_RULE"
+        return error
+
+    @classmethod
     def conflict(cls, existing_id: str) -> InputError:
         return cls(409, CONFLICT, f"Contact already exists. Existing ID: {existing_id}")
 

@@ -56,6 +56,8 @@ class PropertyDef:
     read_only: bool = False
     unique: bool = False
     external_options: bool = False
+    #: A calculated property (a formula, a rollup): HubSpot computes it, writes are refused.
+    calculated: bool = False
     hubspot_defined: bool = True
     group_name: str = "contactinformation"
     description: str = ""
@@ -66,6 +68,8 @@ class PropertyDef:
     fast: int = field(default=0, repr=False)
 
     def __post_init__(self) -> None:
+        if self.calculated:
+            self.read_only = True
         self.option_values = frozenset(str(o["value"]) for o in self.options)
         self.fast = FAST_NONE
         if self.read_only:
@@ -91,7 +95,7 @@ class PropertyDef:
             "groupName": self.group_name,
             "options": self.options,
             "displayOrder": -1,
-            "calculated": False,
+            "calculated": self.calculated,
             "externalOptions": self.external_options,
             "hasUniqueValue": self.unique,
             "hidden": False,
@@ -213,6 +217,14 @@ def default_properties() -> list[PropertyDef]:
         ),
         PropertyDef("hs_object_id", "Record ID", type="number", read_only=True),
         PropertyDef(
+            "num_associated_deals",
+            "Number of Associated Deals",
+            type="number",
+            field_type="calculation_equation",
+            calculated=True,
+            group_name="deal_information",
+        ),
+        PropertyDef(
             "createdate", "Create Date", type="datetime", field_type="date", read_only=True
         ),
         PropertyDef(
@@ -249,6 +261,48 @@ def default_properties() -> list[PropertyDef]:
 
 class PropertyDefinitionError(ValueError):
     """A custom property definition that HubSpot would refuse."""
+
+
+#: The contact property groups every portal has (name, label).
+DEFAULT_GROUPS = (
+    ("contactinformation", "Contact information"),
+    ("sales_properties", "Sales properties"),
+    ("deal_information", "Deal information"),
+    ("emailinformation", "Email information"),
+)
+
+
+@dataclass(frozen=True)
+class PropertyGroup:
+    name: str
+    label: str
+    display_order: int = -1
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "label": self.label,
+            "displayOrder": self.display_order,
+            "archived": False,
+        }
+
+
+def group_from_api(body: Any) -> PropertyGroup:
+    """A group from the body of ``POST /crm/v3/properties/contacts/groups``."""
+    if not isinstance(body, Mapping):
+        raise PropertyDefinitionError("A property group must be a JSON object.")
+    name, label = body.get("name"), body.get("label")
+    if not isinstance(name, str) or not _PROPERTY_NAME_RE.fullmatch(name):
+        raise PropertyDefinitionError(
+            f"Property group name {name!r} is invalid: use lower-case letters, digits and "
+            "underscores, starting with a letter."
+        )
+    if not isinstance(label, str) or not label.strip():
+        raise PropertyDefinitionError("A property group needs a label.")
+    order = body.get("displayOrder", -1)
+    if isinstance(order, bool) or not isinstance(order, int):
+        raise PropertyDefinitionError("displayOrder must be an integer.")
+    return PropertyGroup(name, label, order)
 
 
 def property_from_api(body: Mapping[str, Any]) -> PropertyDef:

@@ -13,7 +13,14 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from .properties import PropertyDef, default_properties, normalize_email, property_from_api
+from .properties import (
+    DEFAULT_GROUPS,
+    PropertyDef,
+    PropertyGroup,
+    default_properties,
+    normalize_email,
+    property_from_api,
+)
 
 FIRST_CONTACT_ID = 100_001
 #: Properties HubSpot returns when a read names none.
@@ -137,6 +144,7 @@ class Store:
         self.by_unique: dict[str, dict[str, str]] = {}
         self.companies: dict[str, dict[str, Any]] = {}
         self.properties: dict[str, PropertyDef] = {}
+        self.groups: dict[str, PropertyGroup] = {}
         #: Merged-away contact id -> the id it was merged into (that one may be merged later).
         self.merged_into: dict[str, str] = {}
         self._next_id = FIRST_CONTACT_ID
@@ -157,6 +165,7 @@ class Store:
             self._next_company_id = 9_101
             self.properties = {p.name: p for p in default_properties()}
             self._unique_names = ()
+            self.groups = {name: PropertyGroup(name, label) for name, label in DEFAULT_GROUPS}
         for body in custom_properties:
             self.add_property(property_from_api(body), replace=True)
         for company_id, name in companies:
@@ -175,6 +184,14 @@ class Store:
             self._unique_names = tuple(
                 p.name for p in updated.values() if p.unique and p.name != "email"
             )
+            return True
+
+    def add_group(self, group: PropertyGroup) -> bool:
+        """Add a property group; False when one of that name exists."""
+        with self.lock:
+            if group.name in self.groups:
+                return False
+            self.groups = {**self.groups, group.name: group}
             return True
 
     # --- companies ----------------------------------------------------------------------

@@ -55,6 +55,7 @@ _TYPE_IDS = {
     "HISTORY_RETENTION_DAYS": "retention_days",
     "HISTORY_MASKED_PROPERTIES": "masked_properties",
     "HISTORY_FORGET_ON_DELETE": "forget_on_delete",
+    "PREFLIGHT": "preflight",
 }
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..exceptions import HubSpotError, existing_id
-from ..mapping import error_message, error_trace_ids
+from ..mapping import error_category, error_message, error_trace_ids
 from .plan import Input, candidates
 
 
@@ -108,7 +108,7 @@ def _match_write_errors(
             if hubspot_id:
                 answer.existing.append((item, hubspot_id))
             else:
-                answer.rejected.append((item, message, str(error.get("category", ""))))
+                answer.rejected.append((item, message, error_category(error)))
 
 
 def match_upserted(
@@ -158,7 +158,7 @@ def match_updated(
             item = open_.take_trace(candidate.trace_id) if candidate else None
             if item is not None:
                 message = error_message(error)
-                answer.rejected.append((item, message, str(error.get("category", ""))))
+                answer.rejected.append((item, message, error_category(error)))
     answer.unmentioned = open_.rest()
     return answer
 

@@ -17,9 +17,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import db
+from .. import db, preflight
 from ..mapping import MappingError, build_associations, build_properties
 from ..models import PROPERTY_COLUMNS
+from ..propertydefs import Schema
 from . import outcomes
 
 
@@ -61,6 +62,8 @@ class Plan:
     archive_lookups: list[db.ClaimedRow] = field(default_factory=list)
     #: known contacts whose associations changed but whose properties did not
     links_only: list[Input] = field(default_factory=list)
+    #: properties preflight found missing from HubSpot's schema (a newer one may have them)
+    unknown: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -142,8 +145,11 @@ def plan_batch(
     token_tag: str,
     create_only: CreateOnly = _none,
     unique_property: str = "",
+    schema: Schema | None = None,
 ) -> Plan:
-    """``unique_property`` set: upsert mode, new contacts go through batch/upsert by it."""
+    """``unique_property`` set: upsert mode, new contacts go through batch/upsert by it.
+    ``schema``: HubSpot's property schema, to check and convert every row's properties
+    before sending (``crmsync.preflight``); None sends them unchecked."""
     plan = Plan()
     by_email: dict[str, Input] = {}
     keys: set[str] = set()
@@ -152,16 +158,16 @@ def plan_batch(
         if row.action == "archive":
             _plan_archive(plan, row, trace)
             continue
-        try:
-            properties = build_properties(row_fields(row), row.properties)
-            associations = build_associations(row.associations)
-        except MappingError as exc:
-            where = f"{row.source} #{row.source_pk}: " if row.source else ""
-            message = f"Cannot send {where}{exc}" if where else f"Cannot send: {exc}"
-            plan.decided.append(outcomes.failed(row, message, "MAPPING_ERROR"))
+        mapped = _mapped(plan, row, schema)
+        if mapped is None:
             continue
+        properties, associations = mapped
         if row.hubspot_id:
-            _plan_update(plan, row, trace, properties, associations, create_only(row.source))
+            _plan_update(
+                plan, row, trace, properties, associations, create_only(row.source), schema
+            )
+            continue
+        if _breaks_rules(plan, row, schema, properties, None):
             continue
         if row.needs_reconcile:
             if not candidates(row):
@@ -196,9 +202,12 @@ def _plan_update(
     properties: dict[str, str],
     associations: list[dict[str, Any]],
     create_only: frozenset[str],
+    schema: Schema | None,
 ) -> None:
     # Associations go with a create only: batch/update takes properties.
     send, after = changes(properties, row.synced_properties, create_only)
+    if _breaks_rules(plan, row, schema, send, row.synced_properties or {}):
+        return
     links = association_changes(association_keys(associations), row.synced_associations)
     body: dict[str, Any] = {"id": row.hubspot_id, "properties": send}
     body["objectWriteTraceId"] = trace
@@ -241,6 +250,55 @@ def upsert_input(
     links = Links([], current, current) if current else None
     email = row.email.strip().lower()
     return Input(trace, [row], body, email, synced_after=dict(properties), links=links)
+
+
+def _mapped(
+    plan: Plan, row: db.ClaimedRow, schema: Schema | None
+) -> tuple[dict[str, str], list[dict[str, Any]]] | None:
+    """The row's properties (checked and converted by HubSpot's schema, when known) and
+    associations; None when it cannot be sent (then it is decided)."""
+    try:
+        properties = build_properties(row_fields(row), row.properties)
+        associations = build_associations(row.associations)
+    except MappingError as exc:
+        where = f"{row.source} #{row.source_pk}: " if row.source else ""
+        message = f"Cannot send {where}{exc}" if where else f"Cannot send: {exc}"
+        plan.decided.append(outcomes.failed(row, message, "MAPPING_ERROR"))
+        return None
+    if schema is not None:
+        properties, problems = preflight.convert(properties, schema)
+        if problems:
+            _stopped(plan, row, problems)
+            return None
+    return properties, associations
+
+
+def _breaks_rules(
+    plan: Plan,
+    row: db.ClaimedRow,
+    schema: Schema | None,
+    sent: dict[str, str],
+    existing: Mapping[str, str] | None,
+) -> bool:
+    """Does this write break one of the portal's validation rules? (Then it is decided.)"""
+    if schema is None or not schema.rules or (existing is not None and not sent):
+        return False
+    creating = existing is None
+    problems = preflight.rule_problems(schema.rules, sent, creating=creating, existing=existing)
+    if problems:
+        _stopped(plan, row, problems)
+    return bool(problems)
+
+
+def _stopped(plan: Plan, row: db.ClaimedRow, problems: list[preflight.PropertyProblem]) -> None:
+    """Preflight found what HubSpot would refuse: failed, never sent."""
+    rule = all(p.portal_rule for p in problems)
+    category = preflight.PORTAL_RULE if rule else preflight.PREFLIGHT
+    where = f" ({row.source} #{row.source_pk})" if row.source else ""
+    why = "a validation rule of this HubSpot portal" if rule else "HubSpot"
+    message = f"Not sent{where}: {why} would refuse it. " + "; ".join(p.message for p in problems)
+    plan.decided.append(outcomes.failed(row, message, category))
+    plan.unknown.update(p.name for p in problems if p.unknown)
 
 
 def _plan_archive(plan: Plan, row: db.ClaimedRow, trace: str) -> None:

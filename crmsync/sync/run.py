@@ -23,7 +23,8 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Case, F, Value, When
 from django.db.models.functions import Now
 
-from .. import db, shutdown
+from .. import db, schema, shutdown
+from ..client import HubSpotClient
 from ..conf import CrmSyncSettings, ensure_valid, get_settings, validated_settings
 from ..exceptions import ConnectionFailedError, EndpointNotFoundError, PipelineHaltError
 from ..models import Contact, PipelineState, SyncStatus
@@ -43,6 +44,10 @@ logger = logging.getLogger(__name__)
 DUE_SLACK_SECONDS = 0.01
 #: How often ``drain`` looks again while rows are only in flight at other workers.
 DRAIN_POLL_SECONDS = 0.2
+
+#: A row naming a property the cached schema lacks reads the schema again first if it is
+#: older than this (it may have been created since); at most once per this many seconds.
+SCHEMA_RECHECK_SECONDS = 60.0
 
 #: Told of each batch a drain wrote back (its RunSummary).
 Progress = Callable[[RunSummary], None]
@@ -306,13 +311,31 @@ def _limiter_came_back(conf: CrmSyncSettings, exc: RateLimiterUnavailableError) 
 
 
 def plan_claimed(
-    rows: list[db.ClaimedRow], token_tag: str, conf: CrmSyncSettings | None = None
+    rows: list[db.ClaimedRow],
+    token_tag: str,
+    client: HubSpotClient | None = None,
+    conf: CrmSyncSettings | None = None,
 ) -> Plan:
     """The plan of a claimed batch: what ``sync_batch`` sends, and what ``crmsync_plan``
-    and the admin's preview show (``sync/dryrun``), so both always agree."""
-    conf = conf or validated_settings()
+    and the admin's preview show (``sync/dryrun``), so both always agree.
+
+    With ``PREFLIGHT`` on, checked against HubSpot's property schema (``schema.current``,
+    read with ``client``, default this process's); a row naming a property the schema
+    lacks has the schema read again first, if it is not new."""
+    conf = conf or get_settings()
     unique = conf.UNIQUE_PROPERTY if conf.WRITE_MODE == "upsert" else ""
-    return plan_batch(rows, token_tag, create_only_for, unique)
+    if not conf.PREFLIGHT:
+        return plan_batch(rows, token_tag, create_only_for, unique)
+    client = client or get_client(conf)
+    current = schema.current(client)
+    plan = plan_batch(rows, token_tag, create_only_for, unique, current)
+    if plan.unknown and current is not None:
+        age = schema.age(client)
+        if age is not None and age >= SCHEMA_RECHECK_SECONDS:
+            newer = schema.refresh(client, older_than=SCHEMA_RECHECK_SECONDS)
+            if newer is not None and newer is not current:
+                plan = plan_batch(rows, token_tag, create_only_for, unique, newer)
+    return plan
 
 
 def sync_batch(conf: CrmSyncSettings | None = None) -> RunSummary | None:
@@ -330,7 +353,7 @@ def sync_batch(conf: CrmSyncSettings | None = None) -> RunSummary | None:
     batch = Batch(conf, get_client(conf), token, rows, started + conf.LEASE_SECONDS)
     sender = send.Sender(batch)
     try:
-        sender.send(plan_claimed(rows, batch.token_tag, conf))
+        sender.send(plan_claimed(rows, batch.token_tag, batch.client, conf))
     except shutdown.StopRequestedError:
         # SIGTERM, Celery's warm shutdown: the request in flight was answered and is written
         # back below; what was not sent goes back to the queue, due now, for another worker.
@@ -364,4 +387,11 @@ def sync_batch(conf: CrmSyncSettings | None = None) -> RunSummary | None:
         # not be confirmed (the database unreachable): then what was not sent goes back.
         send.release_unsent(sender, reason="not sent: the lease could not be confirmed")
     writeback.write_back(batch)
+    _forget_schema_if_stale(batch)
     return batch.summary
+
+
+def _forget_schema_if_stale(batch: Batch) -> None:
+    """HubSpot said a property the schema has does not exist: read it again next batch."""
+    if any("PROPERTY_DOESNT_EXIST" in d.error_message for d in batch.decisions.values()):
+        schema.invalidate(batch.client)

@@ -21,7 +21,7 @@ from ..exceptions import (
     RejectedError,
     RetryLaterError,
 )
-from ..mapping import error_message
+from ..mapping import error_message, is_portal_rule
 from ..models import SyncAttempt, SyncBatch, SyncStatus
 from . import archive, associations, calls, matching, outcomes, refind, upsert
 from .batch import Batch, Record
@@ -189,8 +189,7 @@ class Sender:
     ) -> None:
         """HubSpot refused the whole request: one input fails; several are isolated."""
         if len(items) == 1:
-            message = error_message({"message": error.message})
-            self.fail_input(items[0], message, error.category, record)
+            self.fail_input(items[0], *_refusal(error), record)
         else:
             matching.isolate(items, error, send)
 
@@ -222,6 +221,14 @@ class Sender:
             # A duplicate of a rejected row has data of its own: send it again by itself.
             again = "sent again: another row with this email was rejected"
             self.batch.retry(row, again, "", record, count=False, wait=0)
+
+
+def _refusal(error: HubSpotError) -> tuple[str, str]:
+    """(message, category) of a request refused as a whole; a portal rule's refusal says
+    so (category PORTAL_RULE), with HubSpot's words."""
+    answer = {**(error.body if isinstance(error.body, dict) else {}), "message": error.message}
+    category = "PORTAL_RULE" if is_portal_rule(answer) else error.category
+    return error_message(answer), category
 
 
 def send_followups(sender: Sender) -> list[Input]:
