@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from .. import db
 from ..client import BatchResponse, encode, read_by_email_body
-from ..exceptions import HubSpotError
+from ..exceptions import ConnectionFailedError, HubSpotError
 from ..hubspot import MAX_BATCH_INPUTS
 from ..mapping import error_message
 from ..models import SyncBatch
@@ -101,6 +101,11 @@ def call(
     except HubSpotError as exc:
         _note_error(record.batch, exc, started)
         _keep(batch, record)
+        if isinstance(exc, ConnectionFailedError):
+            # No connection was made, so nothing was sent: HubSpot is unreachable from this
+            # host (a partition, HubSpot down). Not the rows' fault: the batch stops and
+            # puts back what it has not sent (``run.sync_batch``), no attempt counted.
+            raise
         return record, None, exc
     _note_answer(record.batch, response)
     _keep(batch, record)

@@ -343,6 +343,13 @@ def sync_batch(conf: CrmSyncSettings | None = None) -> RunSummary | None:
         writeback.write_back(batch)
         logger.error("crmsync: rate limiter unavailable, not sending: %s", exc)
         raise
+    except ConnectionFailedError as exc:
+        # HubSpot cannot be reached from here (connection refused, or no connection within
+        # the timeout): what this batch has not sent goes back to the queue, due now for a
+        # worker that can reach it, no attempt counted; the run stops (the command exits 5).
+        send.release_unsent(sender, reason=f"not sent: HubSpot unreachable ({exc.message})")
+        batch.summary.unreachable = f"HubSpot unreachable: {exc.message}"
+        batch.summary.stopped_reason = batch.summary.unreachable
     except LeaseLostError:
         # Another worker holds the rows now (the fenced write-back changes none of them and
         # counts them as lost, but the history of what was sent is kept), or the lease could
