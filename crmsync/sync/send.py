@@ -37,6 +37,8 @@ class Sender:
         self.batch = batch
         #: updates that send linked contacts this row's values
         self.followups: list[Input] = []
+        #: a lost create answer was looked up at once in this batch (``lost_answer``)
+        self.looked_up_lost = False
 
     def send(self, plan: Plan) -> None:
         for decision in plan.decided:
@@ -62,12 +64,27 @@ class Sender:
         """An earlier create of some of these may have happened (its answer was lost, or its
         worker died), possibly under an email the row had then. Look every email each row
         was ever sent with up at once; link what HubSpot holds; return the rest."""
-        emails = [e for item in creates for e in [item.email, *_row_emails(item)]]
-        found, record, error = calls.read_by_email(self.batch, emails)
+        found, record, error = calls.read_by_email(self.batch, _lookup_emails(creates))
         if error is not None:
             request_failed(self.batch, creates, error, record)
             return []
         return self.link_found(creates, found, record, history=True)
+
+    def lost_answer(self, items: list[Input], error: OutcomeUnknownError, record: Record) -> None:
+        """A create's answer was lost (dropped after HubSpot wrote the records, a timeout):
+        every row is decided unknown (looked up before its next try; held without an email),
+        then, once a batch, looked up at once. Rows HubSpot holds are linked now, their
+        values sent by the follow-up update, instead of after a backoff and a claim of their
+        own: the tail of a run under faults. The others keep the unknown path: the create
+        may still be in progress at HubSpot, so they are not created again now."""
+        request_failed(self.batch, items, error, record)
+        with_email = [item for item in items if item.email]
+        if self.looked_up_lost or not with_email:
+            return
+        self.looked_up_lost = True
+        found, read_record, read_error = calls.read_by_email(self.batch, _lookup_emails(with_email))
+        if read_error is None:
+            self.link_found(with_email, found, read_record, history=True)
 
     def link_found(
         self, items: list[Input], found: dict[str, str], record: Record, *, history: bool
@@ -135,6 +152,8 @@ class Sender:
             self.resolve_conflict(items, error, record)
         elif isinstance(error, RejectedError):
             self.rejected(items, error, record, self.send_creates)
+        elif isinstance(error, OutcomeUnknownError):
+            self.lost_answer(items, error, record)
         elif error is not None:
             request_failed(self.batch, items, error, record)
         elif response is not None:
@@ -232,6 +251,12 @@ class Sender:
             # A duplicate of a rejected row has data of its own: send it again by itself.
             again = "sent again: another row with this email was rejected"
             self.batch.retry(row, again, "", record, count=False, wait=0)
+
+
+def _lookup_emails(items: list[Input]) -> list[str]:
+    """Every email each input's rows were ever sent with (an earlier create may have used
+    one the row no longer has)."""
+    return [e for item in items for e in [item.email, *_row_emails(item)]]
 
 
 def _row_emails(item: Input) -> list[str]:
