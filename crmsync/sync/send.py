@@ -3,7 +3,8 @@ HubSpot rejects a request as a whole.
 
 Order: updates of known contacts (idempotent), then, when some creates may already exist,
 one lookup by email, then the creates; contacts that turn out to exist already are linked
-and sent this row's values by a follow-up update (the local database is the truth).
+and sent this row's values by a follow-up update (the local database is the truth; see
+``linking``).
 A whole-request rejection is isolated: inputs whose values HubSpot's message quotes are
 sent on their own, else the batch is split in halves, so only the bad inputs fail.
 """
@@ -26,19 +27,15 @@ from ..models import SyncAttempt, SyncBatch, SyncStatus
 from . import archive, associations, calls, matching, outcomes
 from .batch import Batch, Record
 from .failures import request_failed, unknown
-from .plan import Input, Links, Plan, candidates
+from .linking import Linker
+from .plan import Input, Plan
 
 Outcome = SyncAttempt.Outcome
 NOT_MENTIONED = "HubSpot's answer did not mention this contact"
 
 
-class Sender:
-    def __init__(self, batch: Batch) -> None:
-        self.batch = batch
-        #: updates that send linked contacts this row's values
-        self.followups: list[Input] = []
-        #: a lost create answer was looked up at once in this batch (``lost_answer``)
-        self.looked_up_lost = False
+class Sender(Linker):
+    """Sends a planned batch: updates, the lookup, creates, follow-ups, associations."""
 
     def send(self, plan: Plan) -> None:
         for decision in plan.decided:
@@ -54,70 +51,10 @@ class Sender:
         followups = self.followups
         if followups:
             self.send_updates(followups)
-        self.batch.awaiting_associations = [*updates, *followups, *plan.links_only]
+        links_only = [*plan.links_only, *self.links_only]
+        self.batch.awaiting_associations = [*updates, *followups, *links_only]
         associations.send_associations(self.batch, self.batch.awaiting_associations)
         archive.send_archives(self.batch, plan)
-
-    # -- linking to what HubSpot already holds --------------------------------------------
-
-    def reconcile(self, creates: list[Input]) -> list[Input]:
-        """An earlier create of some of these may have happened (its answer was lost, or its
-        worker died), possibly under an email the row had then. Look every email each row
-        was ever sent with up at once; link what HubSpot holds; return the rest."""
-        found, record, error = calls.read_by_email(self.batch, _lookup_emails(creates))
-        if error is not None:
-            request_failed(self.batch, creates, error, record)
-            return []
-        return self.link_found(creates, found, record, history=True)
-
-    def lost_answer(self, items: list[Input], error: OutcomeUnknownError, record: Record) -> None:
-        """A create's answer was lost (dropped after HubSpot wrote the records, a timeout):
-        every row is decided unknown (looked up before its next try; held without an email),
-        then, once a batch, looked up at once. Rows HubSpot holds are linked now, their
-        values sent by the follow-up update, instead of after a backoff and a claim of their
-        own: the tail of a run under faults. The others keep the unknown path: the create
-        may still be in progress at HubSpot, so they are not created again now."""
-        request_failed(self.batch, items, error, record)
-        with_email = [item for item in items if item.email]
-        if self.looked_up_lost or not with_email:
-            return
-        self.looked_up_lost = True
-        found, read_record, read_error = calls.read_by_email(self.batch, _lookup_emails(with_email))
-        if read_error is None:
-            self.link_found(with_email, found, read_record, history=True)
-
-    def link_found(
-        self, items: list[Input], found: dict[str, str], record: Record, *, history: bool
-    ) -> list[Input]:
-        remaining = []
-        for item in items:
-            hubspot_id = matching.existing_for(item, found, history=history)
-            if hubspot_id:
-                self.link(item, hubspot_id, None, record)
-            else:
-                remaining.append(item)
-        return remaining
-
-    def link(
-        self, item: Input, hubspot_id: str, response: BatchResponse | None, record: Record
-    ) -> None:
-        """Link the rows to the contact HubSpot holds, and queue an update with the primary
-        row's values (a record found after a lost answer may hold an older version)."""
-        status = response.status if response else ""
-        self.batch.awaiting_followup.add(item.primary.id)
-        for row in item.rows:
-            self.batch.linked[row.id] = hubspot_id
-            self.batch.decide(row, outcomes.synced(row, hubspot_id, Outcome.LINKED, status), record)
-        body = {
-            "id": hubspot_id,
-            "properties": item.properties,
-            "objectWriteTraceId": item.trace_id,
-        }
-        # What HubSpot had is unknown: create every association this row has (idempotent).
-        after = item.links.after if item.links else []
-        links = Links([], after, after)
-        followup = Input(item.trace_id, [item.primary], body, item.email, item.synced_after, links)
-        self.followups.append(followup)
 
     # -- batch/update and batch/create ----------------------------------------------------
 
@@ -251,16 +188,6 @@ class Sender:
             # A duplicate of a rejected row has data of its own: send it again by itself.
             again = "sent again: another row with this email was rejected"
             self.batch.retry(row, again, "", record, count=False, wait=0)
-
-
-def _lookup_emails(items: list[Input]) -> list[str]:
-    """Every email each input's rows were ever sent with (an earlier create may have used
-    one the row no longer has)."""
-    return [e for item in items for e in [item.email, *_row_emails(item)]]
-
-
-def _row_emails(item: Input) -> list[str]:
-    return [e for row in item.rows for e in candidates(row)]
 
 
 def release_unsent(sender: Sender, *, reason: str) -> None:
