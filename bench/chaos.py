@@ -201,11 +201,27 @@ class Problem:
     detail: str
 
 
+#: The host faults the table counts, in its order, whichever harness injected them (this
+#: one SIGKILLs workers; bench.hosts injects all of them).
+HOST_FAULTS = (
+    "clock skew",
+    "pg_terminate_backend",
+    "Redis restart",
+    "cut from HubSpot",
+    "cut from Redis",
+    "cut from PostgreSQL",
+    "SIGTERM",
+    "SIGKILL",
+)
+
+
 @dataclass
 class ChaosReport:
     rows: int = 0
     kinds: dict[str, int] = field(default_factory=dict)
     faults: dict[str, int] = field(default_factory=dict)
+    #: HOST_FAULTS name -> how many were injected
+    host_faults: dict[str, int] = field(default_factory=dict)
     rate_limited_workers: int = 0
     rate_limited_neighbour: int = 0
     write_mode: str = "create"
@@ -752,6 +768,7 @@ def run_chaos(options: ChaosOptions) -> ChaosReport:
         )
     report.attempt_outcomes = dict(final.get("attempt_outcomes") or {})
     report.workers_killed = len(report.kills)
+    report.host_faults = {"SIGKILL": report.workers_killed}
     report.requests = int(stats.get("requests_total", 0))
     report.faults = _fault_counts(stats)
     if options.oauth_token_seconds:
@@ -1021,6 +1038,7 @@ def format_report(report: ChaosReport, cores: int | None = None) -> str:
             ),
         ),
         ("faults injected", report.faults_total, faults_detail),
+        ("host faults", sum(report.host_faults.values()), _host_faults_detail(report)),
         (
             "workers killed",
             report.workers_killed,
@@ -1094,6 +1112,10 @@ def format_modes(reports: Sequence[ChaosReport]) -> str:
         f"{'verdict':<{width}}" + "".join(f"  {'PASS' if r.ok else 'FAIL':>8}" for r in reports)
     )
     return "\n".join(out)
+
+
+def _host_faults_detail(report: ChaosReport) -> str:
+    return ", ".join(f"{name} {report.host_faults.get(name, 0):,}" for name in HOST_FAULTS)
 
 
 def format_problems(report: ChaosReport, limit: int = 25) -> str:

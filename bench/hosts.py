@@ -2,7 +2,8 @@
 namespaces and faults between them (as root; docs/chaos.md, "Several hosts").
 
     .venv/bin/python -m bench.hosts [--hosts 3] [--contacts 10000] [--seed S]
-        [--fault KIND@SECONDS[:HOST][/DURATION]]... [--skew HOST:OFFSET] [--no-host-faults]
+        [--fault KIND@SECONDS[:HOST][/DURATION]]... [--skew HOST:OFFSET]
+        [--no-host-faults | --compare]
 
 Each host is a namespace (bench.netns) running ``manage.py crmsync_sync --drain`` workers,
 started again whenever one exits. PostgreSQL (through a socat forwarder), a Redis of the
@@ -19,9 +20,13 @@ limit) and the host project's edits, the fault plan (``--fault``, default ``DEFA
     sigkill@T:H     one worker of host H killed
 
 and ``--skew H:+10m``: host H's workers run with their clock that far off (libfaketime) for
-the whole run. Then it checks the end state with bench.chaos's checker and prints the host
-faults beside the results. Exit status 1 when anything was lost, duplicated, wrong, stale or
-stuck, 2 when it cannot run (not root, no ``ip netns``...).
+the whole run. HubSpot's faults stay on until the last host fault is over (its cut healed),
+with or without host faults: ``--no-host-faults`` runs the same HubSpot fault schedule for
+the same time, the like-for-like baseline, and ``--compare`` runs that baseline, then the run
+with host faults, and prints both side by side. Then it checks the end state with
+bench.chaos's checker and prints the host faults beside the results. Exit status 1 when
+anything was lost, duplicated, wrong, stale or stuck, 2 when it cannot run (not root, no
+``ip netns``...).
 """
 
 from __future__ import annotations
@@ -106,6 +111,22 @@ class Fault:
 
 
 _SERVICE_NAMES = {"hubspot": "HubSpot", "redis": "Redis", "postgres": "PostgreSQL"}
+#: A fault's kind -> its name in bench.chaos's table (``chaos.HOST_FAULTS``).
+TABLE_NAMES = {
+    "terminate": "pg_terminate_backend",
+    "redis-restart": "Redis restart",
+    "sigterm": "SIGTERM",
+    "sigkill": "SIGKILL",
+    **{kind: f"cut from {name}" for kind, name in _SERVICE_NAMES.items()},
+}
+
+
+def host_fault_counts(injected: Sequence[Fault], skews: int) -> dict[str, int]:
+    """The host faults as bench.chaos's table counts them (a skewed host is one)."""
+    counts = Counter(TABLE_NAMES[f.kind] for f in injected)
+    if skews:
+        counts["clock skew"] = skews
+    return dict(counts)
 
 
 @dataclass
@@ -119,6 +140,19 @@ class HostsOptions:
     chaos: ChaosOptions = field(
         default_factory=lambda: ChaosOptions(sandbox_rate_limit=10, deadline_seconds=900)
     )
+    #: HubSpot's faults stay on at least this long (seconds from the start); None: until the
+    #: plan's last fault is over. A baseline without host faults keeps the faulty run's.
+    faults_until: float | None = None
+
+    @property
+    def hubspot_faults_until(self) -> float:
+        if self.faults_until is not None:
+            return self.faults_until
+        return plan_length(self.plan)
+
+    def without_host_faults(self) -> HostsOptions:
+        """The same run, HubSpot's faults on for as long, without a host fault or skew."""
+        return replace(self, plan=[], skews={}, faults_until=self.hubspot_faults_until)
 
     def check(self) -> None:
         self.chaos.check()
@@ -129,6 +163,22 @@ class HostsOptions:
                 raise BenchError(f"{fault.kind}@{fault.at:g}: no host {fault.host}")
         if any(h > self.hosts or h < 1 for h in self.skews):
             raise BenchError(f"--skew: hosts are 1..{self.hosts}")
+
+
+def plan_length(plan: Sequence[Fault]) -> float:
+    """Seconds from the start until the plan's last fault is over (a cut healed)."""
+    return max((f.at + f.seconds for f in plan), default=0.0)
+
+
+def phase_one_over(
+    now: float, options: HostsOptions, *, pending_faults: bool, settled: bool, editing: bool
+) -> bool:
+    """Whether HubSpot's faults go off now: the edits are done and either every row is
+    settled or every host fault is over and the HubSpot faults' time (the same with or
+    without host faults) is up."""
+    if editing:
+        return False
+    return settled or (not pending_faults and now >= options.hubspot_faults_until)
 
 
 @dataclass
@@ -298,6 +348,7 @@ def run_hosts(options: HostsOptions) -> HostsReport:
     c = report.chaos
     c.attempt_outcomes = dict(final.get("attempt_outcomes") or {})
     c.workers_killed = sum(1 for i in report.injected if i.fault.kind == "sigkill")
+    c.host_faults = host_fault_counts([i.fault for i in report.injected], len(report.skews))
     c.requests = int(stats.get("requests_total", 0))
     c.faults = chaos._fault_counts(stats)
     by_endpoint = stats.get("requests_by_endpoint") or {}
@@ -363,9 +414,10 @@ def _run_phases(
                 say(chaos._progress_line(now, counts, report.chaos.workers_killed))
             editing = editor is not None and editor.poll() is None
             settled = counts[PENDING] + counts[IN_FLIGHT] == 0
-            if settled and not editing:
-                break
-            if not plan and not run.heal_at and not editing:
+            pending_faults = bool(plan or run.heal_at)
+            if phase_one_over(
+                now, options, pending_faults=pending_faults, settled=settled, editing=editing
+            ):
                 break
             time.sleep(0.2)
         report.not_injected = plan
@@ -450,6 +502,49 @@ def format_report(report: HostsReport) -> str:
     return "\n".join(out)
 
 
+def comparison_rows(report: HostsReport) -> list[tuple[str, str]]:
+    """One run's figures for ``format_comparison``, in its order."""
+    c = report.chaos
+    faults = sum(c.faults.values())
+    return [
+        ("host faults injected", str(len(report.injected) + len(report.skews))),
+        ("HubSpot faults on (s)", f"{c.kill_phase_seconds:.0f}"),
+        ("HubSpot faults injected", str(faults)),
+        ("lost", str(c.lost)),
+        ("duplicated", str(c.duplicated)),
+        ("wrong", str(report.wrong)),
+        ("stale", str(report.stale)),
+        ("stuck", str(c.stuck)),
+        ("held for review", str(c.held)),
+        ("requests", f"{c.requests:,}"),
+        ("429s to workers", str(c.rate_limited_workers)),
+        ("settled after faults (s)", f"{c.settle_seconds:.0f}"),
+        ("wall (s)", f"{c.wall_seconds:.0f}"),
+        ("verdict", "PASS" if report.ok else "FAIL"),
+    ]
+
+
+def format_comparison(baseline: HostsReport, faulty: HostsReport) -> str:
+    """The baseline (same HubSpot faults, as long, no host faults) and the run with host
+    faults, side by side; the held rows' line says whether the host faults added any."""
+    heads = ("", "without host faults", "with host faults")
+    rows = [
+        (a[0], a[1], b[1])
+        for a, b in zip(comparison_rows(baseline), comparison_rows(faulty), strict=True)
+    ]
+    widths = [max(len(r[i]) for r in (heads, *rows)) for i in range(3)]
+    out = [
+        f"{heads[0]:<{widths[0]}}  {heads[1]:>{widths[1]}}  {heads[2]:>{widths[2]}}",
+        "-" * (sum(widths) + 4),
+    ]
+    out += [f"{a:<{widths[0]}}  {b:>{widths[1]}}  {c:>{widths[2]}}" for a, b, c in rows]
+    more = faulty.chaos.held - baseline.chaos.held
+    out.append(
+        f"held rows: {'no more' if more <= 0 else f'{more} more'} with host faults than without"
+    )
+    return "\n".join(out)
+
+
 # -- command line ----------------------------------------------------------------------------
 
 
@@ -468,6 +563,11 @@ def _skew(text: str) -> tuple[int, str]:
 
 
 def parse_args(argv: Sequence[str] | None) -> HostsOptions:
+    return _parse(argv)[0]
+
+
+def _parse(argv: Sequence[str] | None) -> tuple[HostsOptions, bool]:
+    """The options, and whether to ``--compare``."""
     parser = argparse.ArgumentParser(
         prog="python -m bench.hosts",
         description=__doc__,
@@ -479,10 +579,17 @@ def parse_args(argv: Sequence[str] | None) -> HostsOptions:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--fault", action="append", type=_fault, default=None, metavar="SPEC")
     parser.add_argument("--skew", action="append", type=_skew, default=None, metavar="H:OFFSET")
-    parser.add_argument(
+    baseline = parser.add_mutually_exclusive_group()
+    baseline.add_argument(
         "--no-host-faults",
         action="store_true",
-        help="the same run without host faults or skew (the baseline for held rows)",
+        help="the same run (HubSpot's faults on as long) without host faults or skew: the "
+        "baseline for held rows",
+    )
+    baseline.add_argument(
+        "--compare",
+        action="store_true",
+        help="run that baseline, then the run with host faults; print both side by side",
     )
     parser.add_argument("--sandbox-rate-limit", type=int, default=10)
     parser.add_argument("--edits", type=int, default=None)
@@ -492,8 +599,6 @@ def parse_args(argv: Sequence[str] | None) -> HostsOptions:
     args = parser.parse_args(argv)
     plan = args.fault if args.fault is not None else [Fault.parse(f) for f in DEFAULT_PLAN]
     skews = dict(args.skew) if args.skew is not None else dict([_skew(DEFAULT_SKEW)])
-    if args.no_host_faults:
-        plan, skews = [], {}
     progress: Callable[[str], None] | None = None
     if not args.quiet:
         progress = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
@@ -508,13 +613,16 @@ def parse_args(argv: Sequence[str] | None) -> HostsOptions:
         work_dir=args.work_dir,
         progress=progress,
     )
-    return HostsOptions(
+    options = HostsOptions(
         hosts=args.hosts,
         workers_per_host=args.workers_per_host,
         plan=plan,
         skews=skews,
         chaos=copts,
     )
+    if args.no_host_faults:
+        options = options.without_host_faults()
+    return options, bool(args.compare)
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -525,7 +633,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Ctrl-C and SIGTERM unwind through the finally blocks, which remove the namespaces.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        options = parse_args(argv)
+        options, compare = _parse(argv)
+        baseline = None
+        if compare:
+            base_options = options.without_host_faults()
+            if options.chaos.work_dir is not None:
+                work = options.chaos.work_dir
+                base_options.chaos = replace(options.chaos, work_dir=work / "baseline")
+                options.chaos = replace(options.chaos, work_dir=work / "host-faults")
+            baseline = run_hosts(base_options)
         report = run_hosts(options)
     except BenchError as exc:
         print(f"hosts: {exc}", file=sys.stderr)
@@ -537,6 +653,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     problems = chaos.format_problems(report.chaos)
     if problems:
         print(problems)
+    if baseline is not None:
+        print()
+        print(format_comparison(baseline, report))
+        return 0 if report.ok and baseline.ok else 1
     return 0 if report.ok else 1
 
 

@@ -292,6 +292,6 @@ def _exit_name(code: int) -> str:
     if code < 0:
         with contextlib.suppress(ValueError):
             return signal.Signals(-code).name
-    return {0: "0 (queue empty)", 1: "1 (error)", 3: "3 (not sent)", 4: "4 (stopped)"}.get(
-        code, str(code)
-    )
+    names = {0: "0 (queue empty)", 1: "1 (error)", 3: "3 (not sent)", 4: "4 (stopped)"}
+    names[5] = "5 (HubSpot unreachable)"
+    return names.get(code, str(code))

@@ -48,6 +48,8 @@ def sync_pending(max_batches: int | None = None) -> dict[str, Any]:
         # This worker is shutting down and put back the rows it had not sent: nudge another
         # worker now rather than leave them to the next beat tick.
         enqueue_sync()
+    if summary.unreachable:  # this host cannot reach HubSpot: another worker may
+        logger.warning("crmsync: %s; the rows not sent are back in the queue", summary.unreachable)
     if summary.config_error:  # HubSpot has no such endpoint: the settings are wrong too
         _report_once(" ".join(summary.config_error.split()))
     else:

@@ -154,6 +154,34 @@ def worker_stopping(why: str) -> None:
     shutdown.request_stop(why)
 
 
+def stop_at_once_before_soft_shutdown(controller: Any) -> None:
+    """Celery's cold shutdown (SIGQUIT, a second Ctrl+C) first sleeps the whole
+    ``worker_soft_shutdown_timeout``, in the main process's signal handler, before it tells
+    anyone (``worker_shutting_down`` comes after): after a polite stop, the signal meant
+    "now" would wait 40 s. Once a stop was asked, it ends the drains at once instead (the
+    rows in flight keep their lease, as after a second SIGTERM) and skips the sleep; the
+    first signal being the cold one, the drains are asked to stop after their request in
+    flight, and the soft shutdown waits for it as Celery documents."""
+    original = getattr(controller, "wait_for_soft_shutdown", None)
+    if original is None or getattr(original, "crmsync", False):
+        return
+
+    def wait_for_soft_shutdown() -> None:
+        if shutdown.stop_requested():
+            worker_stopping("Celery's cold shutdown after a stop")
+            return
+        shutdown.request_stop("Celery's cold shutdown")
+        original()
+
+    wait_for_soft_shutdown.crmsync = True  # type: ignore[attr-defined]
+    controller.wait_for_soft_shutdown = wait_for_soft_shutdown
+
+
+@signals.worker_init.connect(dispatch_uid="crmsync_worker_init")
+def _worker_init(sender: Any = None, **_: Any) -> None:
+    stop_at_once_before_soft_shutdown(sender)
+
+
 @signals.worker_ready.connect(dispatch_uid="crmsync_worker_ready")
 def _worker_ready(sender: Any = None, **_: Any) -> None:
     _state.consumer = sender

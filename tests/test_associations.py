@@ -133,3 +133,20 @@ def test_a_registered_models_company_is_kept_up_to_date(crmsync_settings, hubspo
         assert row.sync_status == SyncStatus.SYNCED and row.synced_associations == []
     finally:
         registry.unregister(Customer)
+
+
+def test_a_lost_create_answer_linked_without_an_update_still_gets_its_company(
+    crmsync_settings, hubspot_sandbox
+):
+    """The lookup made at once finds the record the lost create made, holding the row's
+    values: no follow-up update, but its associations are still made and recorded."""
+    hubspot_sandbox.configure(drop_after_commit_rate=1.0, fault_endpoints=("create",))
+    contact = ContactFactory(associations=to("9001"))
+    summary = services.sync_pending()
+    assert summary.synced == 1
+    assert requests("update") == []
+    contact.refresh_from_db()
+    assert contact.sync_status == SyncStatus.SYNCED
+    assert hubspot_sandbox.associations(contact.hubspot_id) == ["9001"]
+    assert contact.synced_associations == [["9001", U, P]]
+    assert len(hubspot_sandbox.contacts()) == 1

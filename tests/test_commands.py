@@ -22,7 +22,11 @@ from django.test import override_settings
 from django.utils import timezone
 
 from crmsync import services, tasks
-from crmsync.management.commands._base import EXIT_CONFIGURATION, EXIT_NOT_SENT
+from crmsync.management.commands._base import (
+    EXIT_CONFIGURATION,
+    EXIT_NOT_SENT,
+    EXIT_UNREACHABLE,
+)
 from crmsync.models import Contact, PipelineState, SyncBatch, SyncStatus
 from tests.factories import ContactFactory
 
@@ -128,6 +132,47 @@ def test_an_unreachable_rate_limiter_is_status_3(crmsync_settings, settings):
     assert out.startswith("synced 0, failed 0, to retry later 0,")
     assert out.rstrip().endswith("left in the queue: 1")
     assert Contact.objects.get().sync_status == SyncStatus.PENDING
+
+
+@pytest.mark.django_db
+def test_a_host_cut_from_hubspot_is_status_5_not_a_configuration_error(crmsync_settings, settings):
+    settings.CRMSYNC = {**crmsync_settings, "API_BASE_URL": f"http://127.0.0.1:{closed_port()}"}
+    rows = ContactFactory.create_batch(3)
+    _, error = sync()
+    assert error is not None and error.returncode == EXIT_UNREACHABLE
+    assert str(error).startswith("HubSpot unreachable: cannot reach http://127.0.0.1:")
+    assert "\n" not in str(error)
+    for row in rows:
+        row.refresh_from_db()
+        assert (row.sync_status, row.sync_attempts) == (SyncStatus.PENDING, 0)
+    assert not SyncBatch.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("drain", [False, True])
+def test_hubspot_gone_after_the_probe_is_status_5_and_costs_no_attempt(
+    crmsync_settings, settings, monkeypatch, drain
+):
+    """The probe found HubSpot (it went away just after, or only the TCP port answers):
+    the first request that cannot connect stops the run; its rows and every other claimed
+    row go back to the queue, due now, with no attempt counted."""
+    settings.CRMSYNC = {
+        **crmsync_settings,
+        "API_BASE_URL": f"http://127.0.0.1:{closed_port()}",
+        "BATCH_SIZE": 2,
+    }
+    monkeypatch.setattr(services, "probe_connection", lambda *a, **k: None)
+    rows = ContactFactory.create_batch(5)
+    out, error = sync(drain=drain, timeout=30) if drain else sync()
+    assert error is not None and error.returncode == EXIT_UNREACHABLE, error
+    assert str(error).startswith("HubSpot unreachable: could not connect to HubSpot")
+    assert out.startswith("synced 0, failed 0, to retry later 0, held for review 0 (1 request")
+    assert out.rstrip().endswith("left in the queue: 5")
+    for row in rows:
+        row.refresh_from_db()
+        assert (row.sync_status, row.sync_attempts) == (SyncStatus.PENDING, 0)
+        assert row.claim_token is None and row.lease_expires_at is None
+    assert SyncBatch.objects.count() == 1  # the run stopped at the first refused connection
 
 
 @pytest.mark.django_db

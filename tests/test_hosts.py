@@ -60,6 +60,75 @@ def test_the_default_plan_has_every_host_fault_of_the_issue():
     assert baseline.plan == [] and baseline.skews == {}
 
 
+def test_the_baseline_runs_the_same_hubspot_faults_for_as_long():
+    """--no-host-faults used to end HubSpot's faults as soon as the edits were done (no plan
+    left to wait for): a shorter, gentler run, no fair baseline for the held rows."""
+    faulty = hosts.parse_args(["--quiet"])
+    baseline = hosts.parse_args(["--quiet", "--no-host-faults"])
+    assert baseline.plan == [] and baseline.skews == {}
+    last = max(f.at + f.seconds for f in faulty.plan)
+    assert baseline.hubspot_faults_until == faulty.hubspot_faults_until == last
+    assert baseline.chaos == faulty.chaos  # the same rows, seed and HubSpot faults
+
+    def over(options, now, **state):
+        flags = {"pending_faults": False, "settled": False, "editing": False, **state}
+        return hosts.phase_one_over(now, options, **flags)
+
+    for options in (faulty, baseline):
+        assert not over(options, last - 1)
+        assert over(options, last)
+        assert not over(options, last, editing=True)
+        assert over(options, 5, settled=True)
+    assert not over(faulty, last + 1, pending_faults=True)  # a cut not healed yet
+    options, compare = hosts._parse(["--compare", "--fault", "terminate@3"])
+    assert compare and options.hubspot_faults_until == 3
+    assert options.without_host_faults().hubspot_faults_until == 3
+
+
+def test_compare_prints_both_runs_in_one_table():
+    def report(held: int, injected: list[hosts.Fault]) -> hosts.HostsReport:
+        r = hosts.HostsReport(chaos.ChaosReport(held=held), skews={1: "+10m"} if injected else {})
+        r.injected = [hosts.Injected(f.at, f, "done") for f in injected]
+        return r
+
+    plan = [hosts.Fault.parse("terminate@4"), hosts.Fault.parse("hubspot@6:2/20")]
+    text = hosts.format_comparison(report(3, []), report(3, plan))
+    lines = text.splitlines()
+    assert "without host faults" in lines[0] and "with host faults" in lines[0]
+    assert [line.split()[-2:] for line in lines if line.startswith("held for review")] == [
+        ["3", "3"]
+    ]
+    assert [line.split()[-2:] for line in lines if line.startswith("host faults")] == [["0", "3"]]
+    assert lines[-1] == "held rows: no more with host faults than without"
+    assert hosts.format_comparison(report(3, []), report(5, plan)).endswith(
+        "2 more with host faults than without"
+    )
+
+
+def test_the_chaos_table_counts_host_faults_beside_the_http_faults():
+    plan = [hosts.Fault.parse(f) for f in hosts.DEFAULT_PLAN]
+    counts = hosts.host_fault_counts(plan, skews=1)
+    assert counts == {
+        "clock skew": 1,
+        "pg_terminate_backend": 3,
+        "Redis restart": 2,
+        "cut from HubSpot": 1,
+        "cut from Redis": 1,
+        "cut from PostgreSQL": 1,
+        "SIGTERM": 2,
+        "SIGKILL": 2,
+    }
+    report = chaos.ChaosReport(host_faults=counts)
+    lines = chaos.format_report(report, cores=2).splitlines()
+    faults = next(i for i, line in enumerate(lines) if line.startswith("faults injected"))
+    assert lines[faults + 1].split()[:3] == ["host", "faults", "13"]
+    assert "pg_terminate_backend 3, Redis restart 2, cut from HubSpot 1" in lines[faults + 1]
+    # bench.chaos's own run: its SIGKILLs, in the same line of the same table
+    single = chaos.ChaosReport(host_faults={"SIGKILL": 4})
+    assert "clock skew 0, pg_terminate_backend 0," in chaos.format_report(single, cores=2)
+    assert "SIGTERM 0, SIGKILL 4" in chaos.format_report(single, cores=2)
+
+
 def test_stale_and_wrong_are_told_apart_in_the_verdict():
     report = hosts.HostsReport(chaos.ChaosReport())
     report.chaos.problems = [

@@ -10,6 +10,7 @@ import requests
 from django.utils import timezone
 
 from crmsync import services
+from crmsync.client import HubSpotClient
 from crmsync.models import Contact, PipelineState, SyncAttempt, SyncStatus
 from crmsync.ratelimit import get_rate_limiter
 from crmsync.sync import send, writeback
@@ -66,6 +67,11 @@ def test_crash_between_http_and_write_back_is_reconciled(
     assert services.release_held([nomail.pk]) == 1
 
 
+#: Faults on creates, updates and the lookup made at once after a lost answer, so a row
+#: whose answer was lost waits for its next try (looked up before creating again).
+LOOKUP_TOO = ("create", "update", "upsert", "read")
+
+
 @pytest.mark.parametrize(
     "fault",
     [
@@ -82,7 +88,9 @@ def test_unknown_outcome_is_looked_up_before_creating_again(
         "RETRY_BASE_SECONDS": 60,
         "RETRY_MAX_SECONDS": 600,
     }
-    hubspot_sandbox.configure(**fault)
+    # The lookup made at once after the lost answer fails too (its answer lost as well), so
+    # the rows wait for their next try, which looks them up before creating.
+    hubspot_sandbox.configure(**fault, fault_endpoints=LOOKUP_TOO)
     rows = ContactFactory.create_batch(5)
     summary = services.sync_pending()
     assert summary.synced == 0
@@ -100,6 +108,72 @@ def test_unknown_outcome_is_looked_up_before_creating_again(
         assert not row.needs_reconcile
     assert len(hubspot_sandbox.contacts()) == 5
     assert SyncAttempt.objects.filter(outcome="linked").count() == 5
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"drop_after_commit_rate": 1.0},
+        {"slow_after_commit_rate": 1.0, "slow_after_commit_seconds": 3.0},
+    ],
+)
+def test_a_lost_create_answer_is_looked_up_at_once_in_the_same_batch(
+    crmsync_settings, hubspot_sandbox, fault, settings
+):
+    """Not after a backoff and a claim of its own (the tail of a run under faults): the
+    records HubSpot wrote are found by email and linked in the same run, sent their values by
+    one update, and nothing is created twice."""
+    settings.CRMSYNC = {
+        **crmsync_settings,
+        "HTTP_TIMEOUT_SECONDS": 1.0,
+        "RETRY_BASE_SECONDS": 60,
+        "RETRY_MAX_SECONDS": 600,
+    }
+    hubspot_sandbox.configure(**fault, fault_endpoints=("create",))
+    rows = ContactFactory.create_batch(5)
+    nomail = ContactFactory(email="", firstname="Anon")
+    summary = services.sync_pending()
+    assert (summary.synced, summary.held, summary.batches) == (5, 1, 1)
+    # the create and one lookup: the records it finds hold the rows' values (the lost create
+    # wrote them), so no update follows
+    assert summary.requests == 2
+    for row in rows:
+        row.refresh_from_db()
+        assert row.sync_status == SyncStatus.SYNCED and not row.needs_reconcile
+        assert row.hubspot_id == hubspot_sandbox.contact_by_email(row.email)["id"]
+    nomail.refresh_from_db()
+    assert nomail.sync_status == SyncStatus.HELD  # nothing to look it up by
+    assert len(hubspot_sandbox.contacts()) == 6  # nothing created twice
+    outcomes = list(SyncAttempt.objects.values_list("outcome", flat=True))
+    assert sorted(outcomes) == sorted(["held"] + ["unknown", "linked"] * 5)
+    for row in rows:
+        held = hubspot_sandbox.contact_by_email(row.email)["properties"]
+        assert (held["firstname"], held["lastname"]) == (row.firstname, row.lastname)
+        assert row.synced_properties is not None  # what HubSpot holds, for the next diff
+
+
+def test_a_lost_create_answer_not_found_at_once_is_not_created_again_now(
+    crmsync_settings, hubspot_sandbox, settings, monkeypatch
+):
+    """The create may still be in progress at HubSpot: a row the immediate lookup does not
+    find keeps the unknown path (looked up again before its next try), never created now."""
+    settings.CRMSYNC = {**crmsync_settings, "RETRY_BASE_SECONDS": 60, "RETRY_MAX_SECONDS": 600}
+    hubspot_sandbox.configure(drop_after_commit_rate=1.0, fault_endpoints=("create",))
+    rows = ContactFactory.create_batch(3)
+    real_read = HubSpotClient.batch_read_by_email
+
+    def read_before_the_write_shows(self, emails, *args, **kwargs):
+        response = real_read(self, emails, *args, **kwargs)
+        response.results = []  # as if HubSpot had not finished writing yet
+        return response
+
+    monkeypatch.setattr(HubSpotClient, "batch_read_by_email", read_before_the_write_shows)
+    summary = services.sync_pending()
+    assert summary.synced == 0 and summary.requests == 2  # the create and the lookup
+    for row in rows:
+        row.refresh_from_db()
+        assert row.sync_status == SyncStatus.PENDING and row.needs_reconcile
+    assert len(hubspot_sandbox.contacts()) == 3
 
 
 def test_unknown_outcome_without_email_is_held_not_recreated(crmsync_settings, hubspot_sandbox):
@@ -210,7 +284,7 @@ def test_edits_after_a_lost_answer_reach_the_contact_hubspot_made(
     settings.CRMSYNC = {**crmsync_settings, "RETRY_BASE_SECONDS": 60, "RETRY_MAX_SECONDS": 600}
     a = ContactFactory(email="a@example.com", firstname="Old")
     b = ContactFactory(email="b@example.com", firstname="Old")
-    hubspot_sandbox.configure(drop_after_commit_rate=1.0)
+    hubspot_sandbox.configure(drop_after_commit_rate=1.0, fault_endpoints=LOOKUP_TOO)
     services.sync_pending()
     hubspot_sandbox.configure(drop_after_commit_rate=0.0)
     a.refresh_from_db()

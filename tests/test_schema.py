@@ -242,13 +242,13 @@ def test_the_admins_error_filter_groups_portal_rules(crmsync_sandbox, admin_clie
 
 
 def test_a_property_created_since_the_schema_was_read_is_found(crmsync_sandbox, monkeypatch):
-    from crmsync.sync import run
+    from crmsync.sync import prepare
 
     ContactFactory(email="one@example.com")
     services.sync_pending()
     crmsync_sandbox.add_property(SCORE)  # created in HubSpot after the schema was read
     row = ContactFactory(email="two@example.com", properties={"crm_score": "7"})
-    monkeypatch.setattr(run, "SCHEMA_RECHECK_SECONDS", 0.0)  # the schema is "old" at once
+    monkeypatch.setattr(prepare, "SCHEMA_RECHECK_SECONDS", 0.0)  # the schema is "old" at once
     services.sync_pending()
     row.refresh_from_db()
     assert row.sync_status == SyncStatus.SYNCED

@@ -31,12 +31,15 @@ class RunSummary:
     stopped_reason: str = ""
     #: the run stopped because crmsync is misconfigured (HubSpot has no such endpoint)
     config_error: str = ""
+    #: the run stopped because HubSpot could not be reached (no connection was made)
+    unreachable: str = ""
 
     def add(self, other: RunSummary) -> None:
         for name in ("synced", "failed", "retrying", "held", "batches", "requests", "lost_lease"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.stopped_reason = self.stopped_reason or other.stopped_reason
         self.config_error = self.config_error or other.config_error
+        self.unreachable = self.unreachable or other.unreachable
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

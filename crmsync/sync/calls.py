@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from .. import db
 from ..client import BatchResponse, batch_read, encode, read_body, read_by_email_body
-from ..exceptions import HubSpotError
+from ..exceptions import ConnectionFailedError, HubSpotError
 from ..hubspot import MAX_BATCH_INPUTS
 from ..mapping import error_message
 from ..models import SyncBatch
@@ -101,6 +101,11 @@ def call(
     except HubSpotError as exc:
         _note_error(record.batch, exc, started)
         _keep(batch, record)
+        if isinstance(exc, ConnectionFailedError):
+            # No connection was made, so nothing was sent: HubSpot is unreachable from this
+            # host (a partition, HubSpot down). Not the rows' fault: the batch stops and
+            # puts back what it has not sent (``run.sync_batch``), no attempt counted.
+            raise
         return record, None, exc
     _note_answer(record.batch, response)
     _keep(batch, record)
@@ -153,12 +158,17 @@ def post(
 
 
 def read_by_email(
-    batch: Batch, emails: Iterable[str]
+    batch: Batch,
+    emails: Iterable[str],
+    properties: Sequence[str] = ("email",),
+    held: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[dict[str, str], Record, HubSpotError | None]:
     """Look contacts up by email (batch/read, not search: search lags writes), at most 100
-    emails a request. Returns what was found, the last request's record and its error."""
+    emails a request. Returns what was found, the last request's record and its error;
+    ``held``, if given, gets each found contact's ``properties`` (HubSpot id -> values)."""
     unique = sorted({e.strip().lower() for e in emails if e.strip()})
     size = MAX_BATCH_INPUTS
+    wanted = sorted({"email", *properties})
     found: dict[str, str] = {}
     for chunk in [unique[i : i + size] for i in range(0, len(unique), size)] or [[]]:
         record, response, error = call(
@@ -166,13 +176,18 @@ def read_by_email(
             SyncBatch.Endpoint.READ,
             len(chunk),
             lambda data, chunk=chunk: batch.client.batch_read_by_email(  # type: ignore[misc]
-                chunk, before_send=lambda: ensure_lease(batch), encoded=data
+                chunk, wanted, before_send=lambda: ensure_lease(batch), encoded=data
             ),
-            read_by_email_body(chunk),
+            read_by_email_body(chunk, wanted),
         )
         if error is not None:
             return found, record, error
-        found.update(found_ids(response.results if response else []))
+        results = response.results if response else []
+        found.update(found_ids(results))
+        if held is not None:
+            for result in results:
+                if result.get("id"):
+                    held[str(result["id"])] = dict(result.get("properties") or {})
     return found, record, None
 
 

@@ -2,7 +2,7 @@
 
 The rows are read, never claimed (no UPDATE, no lease, no attempt), in groups of
 ``BATCH_SIZE`` as successive claims would take them, and planned by the sync's own planning
-(``run.plan_claimed``), so the preview is what ``sync_batch`` would send for them now: the
+(``prepare.plan_claimed``), so the preview is what ``sync_batch`` would send for them now: the
 requests (endpoint, inputs with their exact properties), the rows decided without a request
 and why (unmappable, held, unchanged, preflight failures), and for updates each property that
 changed since HubSpot last accepted the row (``Contact.synced_properties``), old and new.
@@ -23,7 +23,7 @@ from ..conf import get_settings
 from ..hubspot import MAX_BATCH_INPUTS
 from ..models import Contact, SyncStatus
 from .plan import Input, Plan, candidates
-from .run import plan_claimed
+from .prepare import plan_claimed
 
 #: The claim tag of a dry run's trace ids (a real claim's is 12 hex digits).
 TAG = "dryrun"

@@ -24,19 +24,17 @@ from django.db.models import Case, F, Value, When
 from django.db.models.functions import Now
 
 from .. import db, schema, shutdown
-from ..client import HubSpotClient
 from ..conf import CrmSyncSettings, ensure_valid, get_settings, validated_settings
 from ..exceptions import ConnectionFailedError, EndpointNotFoundError, PipelineHaltError
 from ..models import Contact, PipelineState, SyncStatus
 from ..ratelimit import DailyLimitExhaustedError, RateLimiterError, RateLimiterUnavailableError
-from ..registry import create_only_for
 from ..runtime import get_client, get_rate_limiter
 from . import send, writeback
 from .batch import Batch, RunSummary
 from .calls import LeaseLostError
 from .due import next_due
 from .pipeline import PipelinePausedError, ensure_running, pause_pipeline
-from .plan import Plan, plan_batch
+from .prepare import plan_claimed
 
 logger = logging.getLogger(__name__)
 
@@ -44,10 +42,6 @@ logger = logging.getLogger(__name__)
 DUE_SLACK_SECONDS = 0.01
 #: How often ``drain`` looks again while rows are only in flight at other workers.
 DRAIN_POLL_SECONDS = 0.2
-
-#: A row naming a property the cached schema lacks reads the schema again first if it is
-#: older than this (it may have been created since); at most once per this many seconds.
-SCHEMA_RECHECK_SECONDS = 60.0
 
 #: Told of each batch a drain wrote back (its RunSummary).
 Progress = Callable[[RunSummary], None]
@@ -310,34 +304,6 @@ def _limiter_came_back(conf: CrmSyncSettings, exc: RateLimiterUnavailableError) 
     return back
 
 
-def plan_claimed(
-    rows: list[db.ClaimedRow],
-    token_tag: str,
-    client: HubSpotClient | None = None,
-    conf: CrmSyncSettings | None = None,
-) -> Plan:
-    """The plan of a claimed batch: what ``sync_batch`` sends, and what ``crmsync_plan``
-    and the admin's preview show (``sync/dryrun``), so both always agree.
-
-    With ``PREFLIGHT`` on, checked against HubSpot's property schema (``schema.current``,
-    read with ``client``, default this process's); a row naming a property the schema
-    lacks has the schema read again first, if it is not new."""
-    conf = conf or get_settings()
-    unique = conf.UNIQUE_PROPERTY if conf.WRITE_MODE == "upsert" else ""
-    if not conf.PREFLIGHT:
-        return plan_batch(rows, token_tag, create_only_for, unique)
-    client = client or get_client(conf)
-    current = schema.current(client)
-    plan = plan_batch(rows, token_tag, create_only_for, unique, current)
-    if plan.unknown and current is not None:
-        age = schema.age(client)
-        if age is not None and age >= SCHEMA_RECHECK_SECONDS:
-            newer = schema.refresh(client, older_than=SCHEMA_RECHECK_SECONDS)
-            if newer is not None and newer is not current:
-                plan = plan_batch(rows, token_tag, create_only_for, unique, newer)
-    return plan
-
-
 def sync_batch(conf: CrmSyncSettings | None = None) -> RunSummary | None:
     """Claim one batch, send it, write it back. None when nothing was due."""
     conf = conf or validated_settings()
@@ -381,6 +347,13 @@ def sync_batch(conf: CrmSyncSettings | None = None) -> RunSummary | None:
         writeback.write_back(batch)
         logger.error("crmsync: rate limiter unavailable, not sending: %s", exc)
         raise
+    except ConnectionFailedError as exc:
+        # HubSpot cannot be reached from here (connection refused, or no connection within
+        # the timeout): what this batch has not sent goes back to the queue, due now for a
+        # worker that can reach it, no attempt counted; the run stops (the command exits 5).
+        send.release_unsent(sender, reason=f"not sent: HubSpot unreachable ({exc.message})")
+        batch.summary.unreachable = f"HubSpot unreachable: {exc.message}"
+        batch.summary.stopped_reason = batch.summary.unreachable
     except LeaseLostError:
         # Another worker holds the rows now (the fenced write-back changes none of them and
         # counts them as lost, but the history of what was sent is kept), or the lease could

@@ -4,7 +4,7 @@ HubSpot rejects a request as a whole.
 Order: updates of known contacts (idempotent), then, when some creates may already exist,
 one lookup by email, then the creates (in upsert mode the upserts, ``upsert``); contacts
 that turn out to exist already are linked and sent this row's values by a follow-up update
-(the local database is the truth).
+(the local database is the truth; see ``linking``).
 A whole-request rejection is isolated: inputs whose values HubSpot's message quotes are
 sent on their own, else the batch is split in halves, so only the bad inputs fail.
 """
@@ -26,21 +26,15 @@ from ..models import SyncAttempt, SyncBatch, SyncStatus
 from . import archive, associations, calls, matching, outcomes, refind, upsert
 from .batch import Batch, Record
 from .failures import request_failed, unknown
-from .plan import Input, Links, Plan, candidates
+from .linking import Linker
+from .plan import Input, Plan
 
 Outcome = SyncAttempt.Outcome
 NOT_MENTIONED = "HubSpot's answer did not mention this contact"
 
 
-class Sender:
-    def __init__(self, batch: Batch) -> None:
-        self.batch = batch
-        #: updates that send linked contacts this row's values
-        self.followups: list[Input] = []
-        #: creates of rows whose HubSpot record is gone and was not found again (``refind``)
-        self.recreates: list[Input] = []
-        #: inputs replaced by a relink or a create again (their id is gone): no associations
-        self.superseded: list[Input] = []
+class Sender(Linker):
+    """Sends a planned batch: updates, the lookup, creates, follow-ups, associations."""
 
     def send(self, plan: Plan) -> None:
         for decision in plan.decided:
@@ -55,57 +49,11 @@ class Sender:
             self.send_creates(creates)
         upsert.send_upserts(self, upsert.looked_up_first(self, plan))  # upsert mode
         followups = send_followups(self)
-        done = [*updates, *followups, *plan.links_only]
+        done = [*updates, *followups, *plan.links_only, *self.links_only]
         superseded = {id(i) for i in self.superseded}
         self.batch.awaiting_associations += [i for i in done if id(i) not in superseded]
         associations.send_associations(self.batch, self.batch.awaiting_associations)
         archive.send_archives(self.batch, plan)
-
-    # -- linking to what HubSpot already holds --------------------------------------------
-
-    def reconcile(self, creates: list[Input]) -> list[Input]:
-        """An earlier create of some of these may have happened (its answer was lost, or its
-        worker died), possibly under an email the row had then. Look every email each row
-        was ever sent with up at once; link what HubSpot holds; return the rest."""
-        emails = [e for item in creates for e in [item.email, *_row_emails(item)]]
-        found, record, error = calls.read_by_email(self.batch, emails)
-        if error is not None:
-            request_failed(self.batch, creates, error, record)
-            return []
-        return self.link_found(creates, found, record, history=True)
-
-    def link_found(
-        self, items: list[Input], found: dict[str, str], record: Record, *, history: bool
-    ) -> list[Input]:
-        remaining = []
-        for item in items:
-            hubspot_id = matching.existing_for(item, found, history=history)
-            if hubspot_id:
-                self.link(item, hubspot_id, None, record)
-            else:
-                remaining.append(item)
-        return remaining
-
-    def link(
-        self, item: Input, hubspot_id: str, response: BatchResponse | None, record: Record
-    ) -> None:
-        """Link the rows to the contact HubSpot holds, and queue an update with the primary
-        row's values (a record found after a lost answer may hold an older version)."""
-        status = response.status if response else ""
-        self.batch.awaiting_followup.add(item.primary.id)
-        for row in item.rows:
-            self.batch.linked[row.id] = hubspot_id
-            self.batch.decide(row, outcomes.synced(row, hubspot_id, Outcome.LINKED, status), record)
-        body = {
-            "id": hubspot_id,
-            "properties": item.properties,
-            "objectWriteTraceId": item.trace_id,
-        }
-        # What HubSpot had is unknown: create every association this row has (idempotent).
-        after = item.links.after if item.links else []
-        links = Links([], after, after)
-        followup = Input(item.trace_id, [item.primary], body, item.email, item.synced_after, links)
-        self.followups.append(followup)
 
     # -- batch/update and batch/create ----------------------------------------------------
 
@@ -143,6 +91,8 @@ class Sender:
             self.resolve_conflict(items, error, record)
         elif isinstance(error, RejectedError):
             self.rejected(items, error, record, self.send_creates)
+        elif isinstance(error, OutcomeUnknownError):
+            self.lost_answer(items, error, record)
         elif error is not None:
             request_failed(self.batch, items, error, record)
         elif response is not None:
@@ -245,10 +195,6 @@ def send_followups(sender: Sender) -> list[Input]:
             sent += followups
             sender.send_updates(followups)
     return sent
-
-
-def _row_emails(item: Input) -> list[str]:
-    return [e for row in item.rows for e in candidates(row)]
 
 
 def release_unsent(sender: Sender, *, reason: str) -> None:

@@ -14,6 +14,7 @@ from crmsync.conf import CrmSyncSettings, ensure_valid, validated_settings
 EXIT_CONFIGURATION = 1  # fix the settings, the token or its scopes
 EXIT_NOT_SENT = 3  # nothing could be sent now (paused, rate limiter unavailable): try later
 EXIT_STOPPED = 4  # stopped by SIGTERM/SIGINT: the request in flight written back, the rest queued
+EXIT_UNREACHABLE = 5  # HubSpot could not be reached (no connection made): nothing more was sent
 
 T = TypeVar("T")
 

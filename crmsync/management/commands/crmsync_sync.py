@@ -7,7 +7,10 @@ an API_VERSION or API_BASE_URL it does not serve); 3 (EXIT_NOT_SENT) when nothin
 sent now: sending is paused (daily limit, an operator) or the shared rate limiter is down;
 4 (EXIT_STOPPED) when SIGTERM or SIGINT stopped it: the request in flight was answered and
 written back, the rows not sent are back in the queue. A second signal stops it at once
-(rows in flight wait for their lease to expire).
+(rows in flight wait for their lease to expire); 5 (EXIT_UNREACHABLE) when HubSpot could not
+be reached (connection refused, or no connection within the timeout: a partition, HubSpot
+down): nothing more was sent, the rows not sent are back in the queue with no attempt
+counted.
 """
 
 from __future__ import annotations
@@ -22,8 +25,8 @@ from crmsync.management.commands._base import (
     EXIT_CONFIGURATION,
     EXIT_NOT_SENT,
     EXIT_STOPPED,
+    EXIT_UNREACHABLE,
     checked_settings,
-    one_line,
     or_command_error,
 )
 from crmsync.management.commands._progress import MODES, progress_bar
@@ -34,7 +37,8 @@ from crmsync.reconnect import once_more_if_disconnected
 class Command(BaseCommand):
     help = (
         "Send every due pending contact to HubSpot now, in this process. Exits 1 for a "
-        "configuration problem, 3 when nothing could be sent now (paused, rate limiter down)."
+        "configuration problem, 3 when nothing could be sent now (paused, rate limiter down), "
+        "4 when stopped by a signal, 5 when HubSpot could not be reached."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -84,8 +88,12 @@ class Command(BaseCommand):
                 progress_bar(options["progress"], self._stderr_stream()) as progress,
             ):
                 summary = or_command_error(lambda: self.run_options(options, progress))
-        except ConnectionFailedError as exc:
-            raise CommandError(one_line(exc), returncode=EXIT_CONFIGURATION) from None
+        except ConnectionFailedError as exc:  # the probe: no connection, nothing claimed
+            raise CommandError(
+                f"HubSpot unreachable: {exc.message}; nothing was sent, every row stays in "
+                "the queue",
+                returncode=EXIT_UNREACHABLE,
+            ) from None
         self.stdout.write(format_summary(summary))
         state = services.pipeline_state()
         if state.paused:
@@ -99,6 +107,12 @@ class Command(BaseCommand):
         if summary.config_error:
             raise CommandError(
                 " ".join(summary.config_error.split()), returncode=EXIT_CONFIGURATION
+            )
+        if summary.unreachable:
+            raise CommandError(
+                f"{summary.unreachable}; nothing more was sent, the rows not sent are back "
+                "in the queue",
+                returncode=EXIT_UNREACHABLE,
             )
         if summary.stopped_reason:
             code = EXIT_STOPPED if shutdown.stop_requested() else EXIT_NOT_SENT
