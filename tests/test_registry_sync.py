@@ -139,3 +139,21 @@ def test_a_value_too_long_for_the_contact_field_fails_its_row_with_why(register,
     assert row.sync_status == SyncStatus.FAILED
     assert row.sync_error.startswith(f"Cannot send {LABEL} #{customer.pk}: firstname: ")
     assert "set it on the contact's own field" not in row.sync_error
+
+
+def test_a_row_without_email_and_with_empty_fields_is_matched_to_its_create(
+    register, crmsync_sandbox
+):
+    """A mirror's create carries its empty fields as "" (HubSpot stores nothing for them and
+    answers without them) and no email: it is matched to its result by the properties sent,
+    "" meaning absent, so it ends synced, never held as an unknown outcome."""
+    crmsync_sandbox.add_property({"name": "signed_up", "type": "date", "fieldType": "date"})
+    register(properties={**PROPERTIES, "signed_up": "signed_up"})
+    customer = Customer.objects.create(email="", first_name="NoMail")
+    summary = services.sync_batch()
+    row = mirror(customer)
+    assert (summary.synced, summary.held) == (1, 0), row.sync_error
+    assert row.sync_status == SyncStatus.SYNCED
+    [create] = bodies("create")
+    assert create["inputs"][0]["properties"]["signed_up"] == ""
+    assert [c["id"] for c in crmsync_sandbox.contacts()] == [row.hubspot_id]

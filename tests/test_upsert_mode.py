@@ -239,3 +239,24 @@ def test_upsert_results_are_matched_by_trace_id_else_by_key_never_by_position():
     }
     answer = match_upserted([first, second], results[1:], [error], KEY)
     assert answer.existing == [(second, "77")]
+
+
+def test_the_dry_run_shows_the_upserts_it_would_send(upsert_mode):
+    """crmsync_plan in upsert mode lists the batch/upsert input (by the row's key) that the
+    sync then sends, and sends nothing itself."""
+    import io
+
+    from django.core.management import call_command
+
+    contact = ContactFactory(email="", firstname="Keyed")
+    out = io.StringIO()
+    try:
+        call_command("crmsync_plan", stdout=out)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    text = out.getvalue()
+    assert code == 0, text  # something would be sent
+    assert "/batch/upsert: 1 input" in text, text
+    assert f'"id": "{contact.sync_key}"' in text and '"idProperty": "crmsync_id"' in text
+    assert endpoints() == []  # nothing sent

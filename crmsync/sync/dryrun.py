@@ -99,6 +99,7 @@ def rows_of(queryset: QuerySet[Contact], limit: int = DEFAULT_LIMIT) -> list[db.
     rows = []
     for values in live.values_list(*db.CLAIM_COLUMNS)[:limit]:
         row = db.ClaimedRow(*values)
+        row.sync_key = str(row.sync_key) if row.sync_key else ""  # as db.claim gives it
         if row.email:  # what db.claim appends, so lookups plan as they would
             row.reconcile_emails += f"{row.email.lower()} "
         rows.append(row)
@@ -120,7 +121,8 @@ def preview(rows: list[db.ClaimedRow]) -> DryRun:
 def _add(
     result: DryRun, plan: Plan, rows: dict[int, db.ClaimedRow], paths: tuple[str, str]
 ) -> None:
-    """The plan's requests in the sender's order: updates, a lookup by email, creates."""
+    """The plan's requests in the sender's order: updates, a lookup by email, creates (in
+    upsert mode upserts), archives, associations."""
     path, links_path = paths
     _requests(result, "update", f"{path}/batch/update", plan.updates)
     lookups = [r for i in plan.creates for r in i.rows if r.needs_reconcile]
@@ -133,8 +135,9 @@ def _add(
             item = PlannedInput(ids, ", ".join(chunk), "", read_by_email_body(chunk))
             result.requests.append(PlannedRequest("read", "POST", f"{path}/batch/read", [item]))
     _requests(result, "create", f"{path}/batch/create", plan.creates)
+    _requests(result, "upsert", f"{path}/batch/upsert", plan.upserts)
     _requests(result, "archive", f"{path}/batch/archive", plan.archives)
-    links = [_links(i) for i in [*plan.updates, *plan.links_only] if i.links]
+    links = [_links(i) for i in [*plan.updates, *plan.links_only, *plan.upserts] if i.links]
     if links:
         where = f"{links_path}/batch/archive + batch/create"
         result.requests.append(PlannedRequest("associations", "POST", where, links))

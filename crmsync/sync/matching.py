@@ -53,9 +53,12 @@ class _Open:
         return self._take(item)
 
     def take_by_properties(self, result: Mapping[str, Any]) -> Input | None:
+        """The open input whose every property the result holds; a value sent as "" (an
+        empty field: HubSpot stores nothing) matches a property the result lacks or has
+        null."""
         props = result.get("properties") or {}
         for item in self.by_trace.values():
-            if all(props.get(k) == v for k, v in item.properties.items()):
+            if all((props.get(k) or "") == (v or "") for k, v in item.properties.items()):
                 return self._take(item)
         return None
 
