@@ -29,7 +29,7 @@ OAUTH_INFO_PATH = "/oauth/v1/access-tokens"
 def token_info(client: HubSpotClient, timeout: float = 5.0) -> dict[str, Any]:
     """``{"kind": "private_app" | "oauth", "scopes": [...], "hub_id": ...}``; raises
     crmsync's HubSpotError subclasses when HubSpot refuses or cannot be reached."""
-    secret = str(client.session.headers.get("Authorization", "")).removeprefix("Bearer ")
+    secret = client.credentials.bearer().header().removeprefix("Bearer ")
     data = encode({"tokenKey": secret})
     try:
         answer = _request(client, "POST", PRIVATE_APP_INFO_PATH, data, timeout)

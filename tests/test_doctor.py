@@ -191,3 +191,31 @@ def test_doctor_writes_no_row_not_even_the_pipelines(dated):
     assert not PipelineState.objects.exists()
     writes = [q["sql"] for q in queries if q["sql"].split()[0].upper() in ("UPDATE", "DELETE")]
     assert writes == []
+
+
+def test_an_oauth_app_is_checked_with_the_workers_credentials(crmsync_sandbox):
+    """With OAUTH_CLIENT_ID/SECRET/REFRESH_TOKEN and no ACCESS_TOKEN, the doctor gets an
+    access token as the workers do and checks it (token accepted, its scopes); the secret
+    and the refresh token never show."""
+    raw = sandbox_settings(
+        crmsync_sandbox,
+        ACCESS_TOKEN="",
+        OAUTH_CLIENT_ID="sandbox-client-id",
+        OAUTH_CLIENT_SECRET="sandbox-client-secret",
+        OAUTH_REFRESH_TOKEN="sandbox-refresh-token",
+        REDIS_URL="",
+    )
+    with override_settings(CRMSYNC=raw):
+        code, out = doctor_run("--json")
+    found = {c["name"]: c for c in json.loads(out)["checks"]}
+    assert found["token"]["level"] == "OK", found["token"]
+    assert "OAuth" in found["token"]["message"]
+    assert found["scopes"]["level"] == "OK", found["scopes"]
+    assert "OAuth access token" in found["scopes"]["message"]
+    assert "sandbox-client-secret" not in out and "sandbox-refresh-token" not in out
+    with override_settings(CRMSYNC={**raw, "OAUTH_REFRESH_TOKEN": "revoked-refresh-token"}):
+        code, out = doctor_run("--json")
+    found = {c["name"]: c for c in json.loads(out)["checks"]}
+    assert code == 2 and found["token"]["level"] == "FAIL", found["token"]
+    assert "grant" in found["token"]["message"] and "OAUTH_REFRESH_TOKEN" in found["token"]["fix"]
+    assert "revoked-refresh-token" not in out

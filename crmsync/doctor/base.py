@@ -10,6 +10,8 @@ from django.conf import settings as django_settings
 
 from ..client import HubSpotClient
 from ..conf import CrmSyncSettings, get_settings
+from ..credentials import build_credentials
+from ..runtime import redis_client
 
 OK = "OK"
 WARN = "WARN"
@@ -47,9 +49,13 @@ class Context:
     def client(self) -> HubSpotClient:
         if self._client is None:
             conf = self.conf
+            # The workers' credentials: a static token, or OAuth's access token shared
+            # through Redis or the database (refreshed, if due, under the same one-refresher
+            # lock as theirs: the only write the doctor can cause).
+            redis = redis_client(conf.REDIS_URL) if conf.REDIS_URL else None
             self._client = HubSpotClient(
                 base_url=conf.API_BASE_URL,
-                access_token=conf.ACCESS_TOKEN,
+                credentials=build_credentials(conf, redis),
                 timeout=min(float(conf.HTTP_TIMEOUT_SECONDS), HTTP_TIMEOUT_SECONDS),
                 api_version=conf.API_VERSION,
             )
@@ -75,7 +81,10 @@ def run(checks: Sequence[CheckFunction] | None = None, ctx: Context | None = Non
             ctx = Context(raw=raw)
         except Exception:  # a CRMSYNC that is not a dict: only the settings check can run
             ctx = Context(conf=CrmSyncSettings(), raw=raw)
-    token = getattr(ctx.conf, "ACCESS_TOKEN", "")
+    secrets = [
+        str(getattr(ctx.conf, name, "") or "")
+        for name in ("ACCESS_TOKEN", "OAUTH_CLIENT_SECRET", "OAUTH_REFRESH_TOKEN")
+    ]
     results = []
     try:
         for check in checks:
@@ -85,7 +94,9 @@ def run(checks: Sequence[CheckFunction] | None = None, ctx: Context | None = Non
                 name = check.__name__.removeprefix("check_").replace("_", " ")
                 text = " ".join(str(exc).split()) or type(exc).__name__
                 result = Check(name, FAIL, f"could not check: {type(exc).__name__}: {text}")
-            results.append(_masked(result, token))
+            for secret in secrets:
+                result = _masked(result, secret)
+            results.append(result)
     finally:
         ctx.close()
     return results

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..conf import validate
+from ..credentials import uses_oauth
 from ..exceptions import AuthenticationError, HubSpotError, MissingScopesError
 from ..tokeninfo import token_info
 from .base import FAIL, OK, WARN, Check, CheckFunction, Context
@@ -38,19 +39,32 @@ def check_settings(ctx: Context) -> Check:
 def check_token(ctx: Context) -> Check:
     """One cheap read (a page of one contact): is HubSpot there, is the token accepted?"""
     name = "token"
-    if not ctx.conf.ACCESS_TOKEN:
-        ctx.hubspot_ok = False
-        return Check(name, FAIL, "no token is set", "Set CRMSYNC['ACCESS_TOKEN'].")
-    try:
-        ctx.client.probe(timeout=ctx.client.timeout)
-    except AuthenticationError as exc:
+    oauth = uses_oauth(ctx.conf)
+    if not ctx.conf.ACCESS_TOKEN and not oauth:
         ctx.hubspot_ok = False
         return Check(
             name,
             FAIL,
-            f"HubSpot refused the token (HTTP {exc.status} {exc.category}: {exc.message})",
-            "Set CRMSYNC['ACCESS_TOKEN'] to a current service key, private app token or OAuth "
-            "access token of this account.",
+            "no token is set",
+            "Set CRMSYNC['ACCESS_TOKEN'], or the OAuth app's OAUTH_CLIENT_ID, "
+            "OAUTH_CLIENT_SECRET and OAUTH_REFRESH_TOKEN.",
+        )
+    try:
+        ctx.client.probe(timeout=ctx.client.timeout)
+    except AuthenticationError as exc:
+        ctx.hubspot_ok = False
+        what = "the OAuth app's grant" if oauth else "the token"
+        fix = (
+            "Install the app again in this account and set the new OAUTH_REFRESH_TOKEN."
+            if oauth
+            else "Set CRMSYNC['ACCESS_TOKEN'] to a current service key or private app token "
+            "of this account."
+        )
+        return Check(
+            name,
+            FAIL,
+            f"HubSpot refused {what} (HTTP {exc.status} {exc.category}: {exc.message})",
+            fix,
         )
     except MissingScopesError:
         ctx.hubspot_ok = True  # accepted; the scope check says what is missing
@@ -64,7 +78,8 @@ def check_token(ctx: Context) -> Check:
             "Check CRMSYNC['API_BASE_URL'], the network and HubSpot's status page.",
         )
     ctx.hubspot_ok = True
-    return Check(name, OK, f"HubSpot at {ctx.conf.API_BASE_URL} accepts the token")
+    how = "an OAuth access token (refreshed from OAUTH_REFRESH_TOKEN)" if oauth else "the token"
+    return Check(name, OK, f"HubSpot at {ctx.conf.API_BASE_URL} accepts {how}")
 
 
 def check_scopes(ctx: Context) -> Check:

@@ -353,7 +353,8 @@ class SandboxApp:
         endpoint = token_endpoint(method, path) or "unknown"
         config = self.config
         try:
-            status, answer = token_info(endpoint, path, body, self.token, config)
+            issued = self.oauth.is_live
+            status, answer = token_info(endpoint, path, body, self.token, config, issued)
         except ApiError as exc:
             status, answer = exc.status, exc.body(correlation_id)
         self.stats.request(endpoint, status)

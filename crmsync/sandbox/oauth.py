@@ -112,6 +112,12 @@ class OAuthServer:
             "expires_in": config.oauth_token_seconds,
         }
 
+    def is_live(self, access_token: str) -> bool:
+        """Whether ``access_token`` is one this endpoint issued and is not expired."""
+        with self._lock:
+            expires = self._access.get(access_token)
+        return expires is not None and time.monotonic() < expires
+
     def check(self, access_token: str) -> str | None:
         """None if the token is good now; else the 401's message (expired N seconds ago)."""
         with self._lock:

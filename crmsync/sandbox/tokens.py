@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from .config import SandboxConfig
@@ -38,9 +39,16 @@ def endpoint_of(method: str, path: str) -> str | None:
 
 
 def answer(
-    endpoint: str, path: str, body: bytes, token: str, config: SandboxConfig
+    endpoint: str,
+    path: str,
+    body: bytes,
+    token: str,
+    config: SandboxConfig,
+    issued: Callable[[str], bool] = lambda _token: False,
 ) -> tuple[int, Any]:
-    """(status, JSON body) for a token-info request; raises ApiError for a refused one."""
+    """(status, JSON body) for a token-info request; raises ApiError for a refused one.
+    ``issued``: whether a token is a live access token of the sandbox's OAuth endpoint (an
+    OAuth token, whatever ``app_kind`` says of the static one)."""
     scopes = sorted(config.scopes)
     if endpoint == "token_info.private_app":
         try:
@@ -55,7 +63,7 @@ def answer(
         return 200, {"userId": USER_ID, "hubId": HUB_ID, "appId": APP_ID, "scopes": scopes}
     match = _OAUTH_RE.fullmatch(path)
     given = match.group(1) if match else ""
-    if given != token or config.app_kind != "oauth":
+    if not issued(given) and (given != token or config.app_kind != "oauth"):
         raise ApiError(404, "Token not found", OBJECT_NOT_FOUND)
     return 200, {
         "token": given,
