@@ -916,9 +916,11 @@ def analyse(
             else:
                 report.invalid_not_failed += 1
                 problem("invalid row not failed", row, contact, f"HubSpot records {holding}")
-            if holding:
-                # HubSpot holds a contact for a row that ended failed: it would be created
-                # again if someone re-queued the row.
+            if holding and holding != [hubspot_id]:
+                # HubSpot holds a contact for a row that ended failed, and the row does not
+                # point at it: it would be created again if someone re-queued the row. (In
+                # upsert mode a contact is written before its associations, which may then
+                # fail the row: it keeps the record's id, and a re-queue updates it.)
                 report.wrong_data += 1
                 problem("failed row in HubSpot", row, contact, f"records {holding}")
             continue

@@ -593,6 +593,12 @@ def _parse(argv: Sequence[str] | None) -> tuple[HostsOptions, bool]:
     )
     parser.add_argument("--sandbox-rate-limit", type=int, default=10)
     parser.add_argument("--edits", type=int, default=None)
+    parser.add_argument(
+        "--write-mode",
+        choices=chaos.WRITE_MODES,
+        default="create",
+        help="crmsync's WRITE_MODE (README, 'Write modes'; default create)",
+    )
     parser.add_argument("--deadline", type=float, default=900.0)
     parser.add_argument("--work-dir", type=Path, default=None)
     parser.add_argument("--quiet", action="store_true")
@@ -612,6 +618,7 @@ def _parse(argv: Sequence[str] | None) -> tuple[HostsOptions, bool]:
         edits=args.edits,
         work_dir=args.work_dir,
         progress=progress,
+        write_mode=args.write_mode,
     )
     options = HostsOptions(
         hosts=args.hosts,

@@ -91,6 +91,22 @@ def test_the_verdict_counts_every_kind_of_damage():
     assert "NOT OK: 1 valid rows failed" in chaos.format_report(report, cores=2)
 
 
+def test_a_failed_invalid_row_in_hubspot_is_wrong_unless_it_points_at_its_record():
+    """An upserted contact whose association then fails is written in HubSpot: the row may
+    fail holding that record's id (a re-queue updates it); not holding it is the damage."""
+    rows = [
+        planned("kept", kind="invalid", invalid_reason="association to a missing company"),
+        planned("lost-id", kind="invalid", invalid_reason="association to a missing company"),
+    ]
+    contacts = [local(1, "kept", chaos.FAILED, "201"), local(2, "lost-id", chaos.FAILED)]
+    records = [remote("201", "kept"), remote("202", "lost-id")]
+    report = chaos.ChaosReport()
+    chaos.analyse(report, rows, contacts, records)
+    problems = {(p.what, p.key) for p in report.problems}
+    assert problems == {("failed row in HubSpot", "lost-id")}
+    assert report.wrong_data == 1 and report.orphans == 0
+
+
 def test_the_harness_refuses_sqlite():
     with pytest.raises(chaos.ChaosError, match="needs PostgreSQL"):
         chaos.check_postgres_url("sqlite:///db.sqlite3")

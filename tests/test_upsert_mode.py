@@ -161,6 +161,27 @@ def test_associations_of_an_upserted_row_go_through_the_v4_api(upsert_mode):
     assert contact.synced_associations == [["9001", "HUBSPOT_DEFINED", 279]]
 
 
+def test_an_upserted_row_whose_association_fails_keeps_the_record_it_made(upsert_mode):
+    """batch/upsert takes no associations: the contact is written, then the v4 call refuses a
+    company that does not exist. The row fails for that, holding the id of the record HubSpot
+    has (found by the multi-host chaos run: it lost the id), so a later try updates it."""
+    missing = [{"to": {"id": "424242"}, "types": PRIMARY}]
+    contact = ContactFactory(email="", associations=missing)
+    services.sync_pending()
+    contact.refresh_from_db()
+    assert contact.sync_status == SyncStatus.FAILED
+    (record,) = upsert_mode.contacts()
+    assert contact.hubspot_id == record["id"]
+    assert endpoints() == ["upsert", "associate"]
+    contact.associations = []
+    contact.save()
+    make_due()
+    services.sync_pending()
+    contact.refresh_from_db()
+    assert contact.sync_status == SyncStatus.SYNCED, contact.sync_error
+    assert [c["id"] for c in upsert_mode.contacts()] == [record["id"]]
+
+
 def test_a_missing_unique_property_stops_the_run_with_the_reason(upsert_mode):
     upsert_mode.reset(restore_config=True)  # no custom property any more
     upsert_mode.configure(custom_properties=[])

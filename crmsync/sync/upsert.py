@@ -142,6 +142,9 @@ def _settle(
     hubspot_id = str(result["id"])
     new = result.get("new") if isinstance(result.get("new"), bool) else None
     for n, row in enumerate(item.rows):
+        # HubSpot holds the record now: should the associations sent after fail the row, it
+        # keeps this id (a later try updates it; an upsert by its key would find it too).
+        sender.batch.linked[row.id] = hubspot_id
         kind = Outcome.LINKED if n else (Outcome.CREATED if new else Outcome.UPDATED)
         decision = outcomes.synced(
             row, hubspot_id, kind, response.status, result, item.synced_after
