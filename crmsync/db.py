@@ -127,7 +127,7 @@ _ATTEMPT_COLUMNS = (
 )
 
 
-# Each row's values in the order of its columns (the attempt's created_at comes first).
+# Each row's values in the order of its columns after created_at (the database's now).
 _attempt_values = attrgetter(*(name for name, _ in _ATTEMPT_COLUMNS[1:]))
 
 
@@ -149,26 +149,26 @@ def _isoformat(value: Any) -> str:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def insert_attempts(rows: Sequence[AttemptRow], now: dt.datetime) -> None:
-    """Insert the history of one batch in one statement (a few on an old SQLite)."""
+def insert_attempts(rows: Sequence[AttemptRow]) -> None:
+    """Insert one batch's history in one statement (a few on an old SQLite), stamped with
+    the database's clock: a worker whose clock is off writes none in the future."""
     if not rows:
         return
     table = connection.ops.quote_name(SyncAttempt._meta.db_table)
     names = ", ".join(name for name, _ in _ATTEMPT_COLUMNS)
-    postgres = _is_postgres()
-    stamp = now.isoformat() if postgres else connection.ops.adapt_datetimefield_value(now)
-    values = [(stamp, *_attempt_values(r)) for r in rows]
+    rest, now = _ATTEMPT_COLUMNS[1:], now_sql(connection.vendor)  # created_at: the DB's now
+    values = [_attempt_values(r) for r in rows]
     with connection.cursor() as cursor:
-        if postgres:
+        if _is_postgres():
             cursor.execute(
-                f"INSERT INTO {table} ({names}) SELECT {names} "
-                f"FROM {_json_table(_ATTEMPT_COLUMNS, '%s')} AS v",
+                f"INSERT INTO {table} ({names}) SELECT {now}, "
+                f"{', '.join(name for name, _ in rest)} FROM {_json_table(rest, '%s')} AS v",
                 [_json_rows(values)],
             )
             return
-        row_sql = "(" + ", ".join(["%s"] * len(_ATTEMPT_COLUMNS)) + ")"
+        row_sql = f"({now}, " + ", ".join(["%s"] * len(rest)) + ")"
         limit = connection.features.max_query_params or 999
-        step = max(limit // len(_ATTEMPT_COLUMNS), 1)
+        step = max(limit // len(rest), 1)
         for start in range(0, len(values), step):
             chunk = values[start : start + step]
             flat = [value for row in chunk for value in row]

@@ -26,7 +26,7 @@ from django.db import connection
 from django.utils import timezone
 
 from crmsync import services
-from crmsync.models import Contact, SyncStatus
+from crmsync.models import Contact, SyncAttempt, SyncBatch, SyncStatus
 from crmsync.sandbox.server import SandboxServer
 from tests.factories import ContactFactory
 
@@ -187,6 +187,23 @@ def test_a_slow_worker_backs_off_from_the_databases_now(hubspot_sandbox):
         assert row.next_attempt_at <= after + dt.timedelta(seconds=RETRY_BASE)
 
 
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@faketime
+def test_a_fast_worker_writes_history_at_the_databases_time(hubspot_sandbox):
+    """History (each request, each row's attempt) is stamped by the database: a host 10
+    minutes fast writes none in the future (the admin and the dashboard order by it)."""
+    ContactFactory.create_batch(3)
+    report = run_skewed_worker(hubspot_sandbox, "+10m")
+    assert_skewed(report, SKEW)
+    assert report["batch"]["synced"] == 3
+    now = db_now()
+    stamps = [*SyncBatch.objects.values_list("created_at", flat=True)]
+    stamps += SyncAttempt.objects.values_list("created_at", flat=True)
+    assert len(stamps) == 4
+    assert all(abs((stamp - now).total_seconds()) < 60 for stamp in stamps), (now, stamps)
+
+
 # --- In-process, on any backend (SQLite too): Python's clock patched, the database's not.
 
 
@@ -236,3 +253,18 @@ def test_backoff_is_applied_by_the_database(crmsync_sandbox, settings, skew_pyth
     for row in Contact.objects.filter(pk__in=[r.pk for r in rows]):
         assert before + dt.timedelta(seconds=30) <= row.next_attempt_at
         assert row.next_attempt_at <= after + dt.timedelta(seconds=60)
+
+
+@pytest.mark.django_db
+def test_history_is_stamped_by_the_database_not_a_fast_python_clock(
+    crmsync_sandbox, skew_python_clock
+):
+    ContactFactory.create_batch(2)
+    skew_python_clock(SKEW)
+    before = db_now() - dt.timedelta(seconds=1)  # SQLite's CURRENT_TIMESTAMP: whole seconds
+    services.sync_batch()
+    after = db_now() + dt.timedelta(seconds=1)
+    stamps = [*SyncBatch.objects.values_list("created_at", flat=True)]
+    stamps += SyncAttempt.objects.values_list("created_at", flat=True)
+    assert len(stamps) == 3
+    assert all(before <= stamp <= after for stamp in stamps), (before, stamps, after)

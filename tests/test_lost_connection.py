@@ -180,6 +180,7 @@ def every_request_extends_the_lease(monkeypatch):
     monkeypatch.setattr(calls, "LEASE_MARGIN_SECONDS", 10**6)
 
 
+@pytest.mark.postgres  # pg_terminate_backend
 def test_a_lease_extension_on_a_dead_connection_is_made_on_a_fresh_one(
     crmsync_sandbox, monkeypatch, every_request_extends_the_lease
 ):
@@ -217,6 +218,7 @@ def test_a_lease_that_cannot_be_confirmed_sends_nothing_and_puts_the_rows_back(
         assert row.sync_status == SyncStatus.PENDING and row.claim_token is None
 
 
+@pytest.mark.postgres  # pg_terminate_backend
 def test_a_drain_goes_on_when_its_own_connection_dies_between_runs(crmsync_sandbox, monkeypatch):
     """Found by the multi-host harness: pg_terminate_backend killed the drain's own (main
     thread's) connection, and its next count of waiting rows ended the worker."""

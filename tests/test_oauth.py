@@ -251,6 +251,9 @@ def test_three_processes_sharing_redis_refresh_once_per_expiry(hubspot_sandbox):
     assert stats["oauth_early_refreshes"] == stats["oauth_late_refreshes"] == 0
 
 
+# Hosts share a server database; SQLite's in-memory test database, shared between threads,
+# answers "table is locked" instead of waiting for the row lock.
+@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.hubspot_sandbox(
     oauth_token_seconds=1.0, oauth_refresh_invalidates=True, rate_limit_max=100_000

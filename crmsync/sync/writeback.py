@@ -14,7 +14,7 @@ import logging
 import time
 
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.utils import timezone
+from django.db.models.functions import Now
 
 from .. import db, signals
 from ..models import Contact, SyncBatch, SyncStatus
@@ -74,10 +74,10 @@ def _write_surviving_lost_connections(batch: Batch, writes: list[db.WriteBack]) 
 
 
 def _write_once(batch: Batch, writes: list[db.WriteBack], stage: list[str]) -> int:
-    now = timezone.now()
     for record in batch.records:  # a rolled-back try left ids on them that hold nothing
         record.batch.pk = None
         record.batch._state.adding = True
+        record.batch.created_at = Now()  # history: the database's clock, not this worker's
     with transaction.atomic():
         db.relax_commit_durability()
         written = db.write_back(batch.token, writes)
@@ -87,7 +87,7 @@ def _write_once(batch: Batch, writes: list[db.WriteBack], stage: list[str]) -> i
             for attempt in record.attempts:
                 attempt.batch_id = row.pk
             attempts.extend(record.attempts)
-        db.insert_attempts(attempts, now)  # history: the worker's clock
+        db.insert_attempts(attempts)
         stage[0] = "commit"  # an error from here on is the COMMIT's
     return written
 
