@@ -12,6 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 #: HubSpot's property types (``type``) and what each takes (shared/hubspot-api.md).
+#: The property group crmsync creates its own properties in (``crmsync_properties --create``,
+#: ``crmsync_unique_property --create``): name and label.
+GROUP = "crmsync"
+
 TYPES = ("string", "number", "bool", "enumeration", "date", "datetime", "phone_number")
 
 

@@ -21,11 +21,9 @@ from django.db import models
 from . import preflight
 from .client import HubSpotClient
 from .models import PROPERTY_COLUMNS, Contact
-from .propertydefs import PropertyDef, Schema, build_schema
+from .propertydefs import GROUP, PropertyDef, Schema, build_schema
 from .registry import registrations
 
-GROUP_NAME = "crmsync"
-GROUP_LABEL = "crmsync"
 #: Distinct values kept per property to check against HubSpot's options and type.
 MAX_VALUES = 200
 #: Local types (from a model field) and what HubSpot types take them.
@@ -76,6 +74,15 @@ class Mapped:
 def read_schema(client: HubSpotClient) -> Schema:
     """HubSpot's property definitions, read now (HubSpotError when it cannot be)."""
     return build_schema(client.get_properties(), None)[0]
+
+
+def mapped_names() -> list[str]:
+    """The properties crmsync's own columns and every registered model map to (without
+    reading any row: the names only ``Contact.properties`` holds are not among them)."""
+    names = set(PROPERTY_COLUMNS)
+    for registration in registrations():
+        names.update(registration.properties)
+    return sorted(names)
 
 
 def mapped_properties() -> dict[str, Mapped]:
@@ -161,7 +168,7 @@ def create_missing(client: HubSpotClient, items: Iterable[Mapped]) -> list[tuple
     missing = [i for i in items if i.hubspot is None]
     if not missing:
         return []
-    client.create_property_group(GROUP_NAME, GROUP_LABEL)  # False: it exists, fine
+    client.create_property_group(GROUP, GROUP)  # False: it exists, fine
     done = []
     for item in missing:
         done.append((item.name, client.create_property(definition(item))))
@@ -176,7 +183,7 @@ def definition(item: Mapped) -> dict[str, object]:
         "label": item.name.replace("_", " ").capitalize(),
         "type": kind,
         "fieldType": field_type,
-        "groupName": GROUP_NAME,
+        "groupName": GROUP,
         "description": "Created by crmsync from its mapping (" + ", ".join(item.sources) + ")",
     }
     if kind == "bool":

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .client import HubSpotClient
+from .propertydefs import GROUP
 
-GROUP_NAME = "crmsync"
 DEFAULT_NAME = "crmsync_id"
 
 
@@ -43,7 +43,7 @@ def definition(name: str = DEFAULT_NAME) -> dict[str, Any]:
         "(batch/upsert's idProperty). Do not edit.",
         "type": "string",
         "fieldType": "text",
-        "groupName": GROUP_NAME,
+        "groupName": GROUP,
         "hasUniqueValue": True,
     }
 
@@ -62,7 +62,7 @@ def ensure(client: HubSpotClient, name: str) -> UniqueProperty:
     current = inspect(client, name)
     if current.exists:
         return current
-    client.create_property_group(GROUP_NAME, GROUP_NAME)  # False: it exists, fine
+    client.create_property_group(GROUP, GROUP)  # False: it exists, fine
     if not client.create_property(definition(name)):  # made meanwhile (409): look again
         return inspect(client, name)
     return UniqueProperty(name, exists=True, unique=True, created=True)

@@ -3,17 +3,8 @@
 from __future__ import annotations
 
 from ..exceptions import HubSpotError
-from ..models import PROPERTY_COLUMNS
-from ..registry import registrations
+from ..propertymap import mapped_names
 from .base import FAIL, OK, Check, Context
-
-
-def mapped_properties() -> list[str]:
-    """The HubSpot properties crmsync's own columns and every registered model map to."""
-    names = set(PROPERTY_COLUMNS)
-    for registration in registrations():
-        names.update(registration.properties)
-    return sorted(names)
 
 
 def check_mapped_properties(ctx: Context) -> Check:
@@ -30,7 +21,7 @@ def check_mapped_properties(ctx: Context) -> Check:
             "The token needs crm.schemas.contacts.read (or crm.objects.contacts.read).",
         )
     known = {d.get("name") for d in definitions if isinstance(d, dict)}
-    wanted = mapped_properties()
+    wanted = mapped_names()
     missing = [p for p in wanted if p not in known]
     if missing:
         return Check(
