@@ -53,6 +53,20 @@ _fetching: set[Key] = set()
 _warned: set[Key] = set()
 
 
+def _after_fork_in_child() -> None:
+    """A forked child (a Celery prefork worker) starts with a fresh lock and nothing cached,
+    as ``ratelimit.perprocess`` caches do: a lock another thread of the parent held at the
+    fork would otherwise never be released in the child."""
+    global _lock
+    _lock = threading.Lock()
+    _entries.clear()
+    _fetching.clear()
+    _warned.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _key(client: HubSpotClient) -> Key:
     return (os.getpid(), client.base_url, client.api_version)
 

@@ -214,3 +214,19 @@ def test_layering_runtime_sits_above_the_client_and_limiter() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_the_schema_cache_is_emptied_and_unlocked_in_a_forked_child() -> None:
+    """The property schema's per-process cache (crmsync.schema) gets the same fork hook."""
+    from crmsync import schema
+
+    held = schema._lock
+    assert held.acquire(blocking=False)  # another thread of the parent, at the fork
+    try:
+        schema._warned.add((1, "http://x", "2026-03"))
+        schema._after_fork_in_child()
+        assert schema._lock is not held and schema._lock.acquire(blocking=False)
+        schema._lock.release()
+        assert not schema._warned
+    finally:
+        held.release()
