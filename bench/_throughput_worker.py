@@ -108,9 +108,10 @@ class SlotClock:
             return
         acquire = limiter.acquire
 
-        def timed_acquire(*args: Any, **kwargs: Any) -> None:
-            acquire(*args, **kwargs)
+        def timed_acquire(*args: Any, **kwargs: Any) -> Any:
+            slot = acquire(*args, **kwargs)
             self.local.taken = time.time()
+            return slot
 
         limiter.acquire = timed_acquire
         client.session.hooks["response"].append(self.on_response)

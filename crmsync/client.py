@@ -39,7 +39,8 @@ Hook = Callable[[], None]
 
 
 class Limiter(Protocol):
-    def acquire(self, deadline: float | None = None) -> None: ...
+    def acquire(self, deadline: float | None = None) -> Any: ...
+    def answered(self, slot: Any) -> None: ...
     def observe(self, headers: Mapping[str, str]) -> None: ...
     def cool_down(self, seconds: float) -> None: ...
 
@@ -257,8 +258,9 @@ class HubSpotClient(ApiPaths, PropertiesApi):
                    headers_out: CaseInsensitiveDict[str] | None, timeout: float | None,
                    cool_down_on_429: bool) -> tuple[dict[str, Any] | None, int, str]:  # fmt: skip
         wait = self.timeout if timeout is None else min(timeout, self.timeout)
+        slot = None
         if self.limiter is not None:
-            self.limiter.acquire(None if timeout is None else time.monotonic() + wait)
+            slot = self.limiter.acquire(None if timeout is None else time.monotonic() + wait)
         # The token first (it may wait for another worker's refresh), then the lease check:
         # nothing is sent on a lease that ran out meanwhile.
         used = self.credentials.bearer()  # a Secret: redacted in any traceback
@@ -274,6 +276,8 @@ class HubSpotClient(ApiPaths, PropertiesApi):
             )
         except requests.RequestException as exc:
             raise transport_error(exc, method, path) from None
+        if self.limiter is not None:
+            self.limiter.answered(slot)  # HubSpot has counted it: no margin needed now
         if self.limiter is not None and (cool_down_on_429 or response.status_code != 429):
             # A side read (search, the schema) refused for the rate limit teaches the shared
             # limiter nothing: the batch senders' own requests meet the limit if it holds.

@@ -224,3 +224,39 @@ def test_read_by_email_body_has_every_field_the_spec_requires(hubspot_sandbox):
     answer = make_client(hubspot_sandbox).batch_read_by_email(["a@example.com"])
     assert answer.http_status == 200
     assert "propertiesWithHistory" not in answer.results[0]
+
+
+class RecordingLimiter:
+    """A limiter that admits everything and records what the client tells it."""
+
+    def __init__(self) -> None:
+        self.taken: list[str] = []
+        self.answered_slots: list[str] = []
+
+    def acquire(self, deadline=None):
+        self.taken.append(f"slot-{len(self.taken)}")
+        return self.taken[-1]
+
+    def answered(self, slot) -> None:
+        self.answered_slots.append(slot)
+
+    def observe(self, headers) -> None:
+        pass
+
+    def cool_down(self, seconds: float) -> None:
+        pass
+
+
+def test_the_limiter_hears_of_each_answer_and_of_no_lost_one(hubspot_sandbox):
+    """An answered slot may free early (HubSpot counted it before answering); one whose
+    answer was lost keeps its headroom: the request may still be on its way."""
+    limiter = RecordingLimiter()
+    client = make_client(hubspot_sandbox, limiter=limiter)
+    client.batch_create([{"properties": {"email": "answered@example.com"}}])
+    with pytest.raises(exc.RejectedError):
+        client.batch_create([{"properties": {"email": "not-an-email"}}])  # a 400 is an answer
+    hubspot_sandbox.configure(drop_after_commit_rate=1.0)
+    with pytest.raises(exc.OutcomeUnknownError):
+        client.batch_create([{"properties": {"email": "lost@example.com"}}])
+    assert limiter.taken == ["slot-0", "slot-1", "slot-2"]
+    assert limiter.answered_slots == ["slot-0", "slot-1"]

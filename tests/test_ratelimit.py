@@ -183,6 +183,58 @@ def test_n_plus_k_acquires_keep_n_per_interval(make: Make) -> None:
     assert all(b - a >= 0.5 for a, b in zip(stamps, stamps[5:], strict=False))
 
 
+def wait_for_next_slot(limiter: RateLimiter) -> float:
+    """Seconds until the next slot frees, as the limiter computes it (nothing is taken)."""
+    with pytest.raises(RateLimitWaitTimeoutError) as info:
+        limiter.acquire(deadline=time.monotonic())
+    return info.value.wait_seconds
+
+
+def test_an_answered_slot_frees_one_interval_after_the_answer(make: Make) -> None:
+    """HubSpot counted the request before answering it: no margin is needed after that."""
+    limiter = make(RATE_LIMIT_MAX=2, RATE_LIMIT_INTERVAL_SECONDS=1.0)
+    slots = [limiter.acquire(), limiter.acquire()]
+    answered_at = time.monotonic()
+    for slot in slots:
+        limiter.answered(slot)
+    wait = wait_for_next_slot(limiter) + (time.monotonic() - answered_at)
+    # One interval from the answer (Redis rounds the wait up to the millisecond), not the
+    # 1.1 s window of the headroom; and never sooner than the interval.
+    assert 0.95 <= wait <= 1.0 + 0.02
+
+
+def test_an_unanswered_slot_keeps_the_headroom(make: Make) -> None:
+    """A request without an answer (timeout, dropped connection) may still be in flight."""
+    limiter = make(RATE_LIMIT_MAX=2, RATE_LIMIT_INTERVAL_SECONDS=1.0)
+    limiter.acquire()
+    limiter.acquire()
+    taken_at = time.monotonic()
+    # Neither answered: the window of 1.1 s from the take.
+    assert wait_for_next_slot(limiter) + (time.monotonic() - taken_at) > 1.05
+
+
+def test_a_late_answer_never_holds_a_slot_longer(make: Make) -> None:
+    limiter = make(RATE_LIMIT_MAX=1, RATE_LIMIT_INTERVAL_SECONDS=1.0)
+    slot = limiter.acquire()
+    taken_at = time.monotonic()
+    time.sleep(0.2)  # an answer after more than the 0.1 s headroom
+    limiter.answered(slot)
+    # Still the window from the take (1.1 s), not one interval from the answer (1.2 s).
+    assert wait_for_next_slot(limiter) + (time.monotonic() - taken_at) <= 1.1 + 0.03
+
+
+def test_answered_for_a_slot_gone_or_another_limiters_changes_nothing(make: Make) -> None:
+    limiter = make(RATE_LIMIT_MAX=1, RATE_LIMIT_INTERVAL_SECONDS=0.5)
+    slot = limiter.acquire()
+    limiter.reset()
+    held = limiter.acquire()
+    limiter.answered(slot)  # taken before the reset: not the slot held now
+    taken_at = time.monotonic()
+    assert wait_for_next_slot(limiter) + (time.monotonic() - taken_at) > 0.5 + 0.05
+    limiter.answered(held)
+    assert wait_for_next_slot(limiter) <= 0.5 + 0.01
+
+
 def test_deadline_passing_while_waiting(make: Make) -> None:
     limiter = make(RATE_LIMIT_MAX=1, RATE_LIMIT_INTERVAL_SECONDS=1.0)
     limiter.acquire()
@@ -262,14 +314,17 @@ def test_window_entries_are_stamped_with_redis_clock(
         monkeypatch.setattr(time, "time", lambda: real_time() + 3600)
         limiter.acquire(deadline=soon())
         seconds, micros = cast(tuple[int, int], client.time())
-        stamp = int(cast(bytes, client.lindex(f"{prefix}:ratelimit:window", 0)))
+        (member,) = cast(list[bytes], client.zrange(f"{prefix}:ratelimit:slots", -1, -1))
+        stamp = int(member.split(b":")[0])
         assert 0 <= seconds * 1_000_000 + micros - stamp < 1_000_000
     finally:
         limiter.reset()
 
 
 def window_stamps(client: redis.Redis, key: str) -> Counter[int]:
-    return Counter(int(v) for v in cast(list[bytes], client.lrange(key, 0, -1)))
+    """The take stamps of the slots held (each member is "<taken at, us>:<id>")."""
+    members = cast(list[bytes], client.zrange(key, 0, -1))
+    return Counter(int(member.split(b":")[0]) for member in members)
 
 
 CHILD = """
@@ -293,7 +348,7 @@ print(first, time.time())
 def test_two_processes_share_one_window(prefix: str) -> None:
     url = redis_url_or_skip()
     client = redis.Redis.from_url(url)
-    key = f"{prefix}:ratelimit:window"
+    key = f"{prefix}:ratelimit:slots"
     start_at = time.time() + 2.0
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     children = [

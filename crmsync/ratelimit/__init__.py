@@ -12,7 +12,7 @@ The modules, bottom up:
 - ``policy``: the headroom, the limit in force, the checked settings (pure);
 - ``headers``: one response's ``X-HubSpot-RateLimit-*`` headers read into a report;
 - ``base``: waiting for a slot and acting on reports, whatever the backend;
-- ``local``: the in-process backend (``limits``' memory storage for its window);
+- ``local``: the in-process backend (a dict of the slots held, under a lock);
 - ``lua``, ``redis_connection``, ``redis_limiter``: the shared backend on Redis;
 - ``perprocess``: caches a forked child never inherits; ``factory``: which limiter to use.
 

@@ -18,7 +18,7 @@ from crmsync.conf import CrmSyncSettings
 
 from .errors import RateLimiterUnavailableError, RateLimitWaitTimeoutError
 from .headers import HeaderReport
-from .policy import Limit, Wait, configured, next_midnight
+from .policy import Limit, Slot, Wait, configured, next_midnight
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +49,12 @@ class RateLimiter(ABC):
     # -- what the backends provide ---------------------------------------------------------
 
     @abstractmethod
-    def _attempt(self) -> Wait | None:
-        """Take a slot (None) or say how long to wait; raise DailyLimitExhaustedError."""
+    def _attempt(self) -> Wait | Slot:
+        """Take a slot or say how long to wait; raise DailyLimitExhaustedError."""
+
+    @abstractmethod
+    def _release_early(self, slot: Slot) -> None:
+        """Let ``slot`` free one interval from now if that is sooner (see ``answered``)."""
 
     @abstractmethod
     def _extend_cool_down(self, seconds: float) -> None: ...
@@ -93,8 +97,8 @@ class RateLimiter(ABC):
             time.sleep(min(poll, left))
         return True
 
-    def acquire(self, deadline: float | None = None) -> None:
-        """Block until a request may be sent.
+    def acquire(self, deadline: float | None = None) -> Slot:
+        """Block until a request may be sent; the slot taken, for :meth:`answered`.
 
         ``deadline`` is a ``time.monotonic()`` value; if the next slot lies beyond it,
         :class:`RateLimitWaitTimeoutError` is raised at once rather than after waiting.
@@ -103,8 +107,8 @@ class RateLimiter(ABC):
         """
         while True:
             wait = self._attempt()
-            if wait is None:
-                return
+            if isinstance(wait, Slot):
+                return wait
             now = time.monotonic()
             if deadline is not None and now + wait.seconds > deadline:
                 raise RateLimitWaitTimeoutError(wait.seconds, wait.reason)
@@ -112,6 +116,18 @@ class RateLimiter(ABC):
             if deadline is not None:
                 pause = min(pause, max(0.0, deadline - now))
             time.sleep(max(pause, _MIN_SLEEP_SECONDS))
+
+    def answered(self, slot: Slot) -> None:
+        """HubSpot answered the request sent in ``slot``: it was counted before now, so the
+        slot frees one interval from now unless its headroom frees it sooner. (The headroom
+        covers the unknown delay between taking a slot and HubSpot counting the request;
+        once the answer is in, that delay is bounded.) Call it as soon as the answer is
+        read; a request without an answer (timeout, dropped connection) keeps the headroom.
+        Never raises for a backend failure."""
+        try:
+            self._release_early(slot)
+        except RateLimiterUnavailableError as exc:
+            logger.debug("could not free the slot early: %s", exc)
 
     def observe(self, headers: Mapping[str, str]) -> None:
         """Tune the limiter from one HubSpot response's ``X-HubSpot-RateLimit-*`` headers.

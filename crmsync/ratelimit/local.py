@@ -1,17 +1,18 @@
 """The in-process limiter (no ``REDIS_URL``): the threads of one process share one limit.
 
-Its window is ``limits``' memory storage; the rest of its state is one small structure,
+Its window is a dict of the slots held (key -> when it frees, on the monotonic clock), so a
+slot whose request was answered can free early (``answered``); ``limits``' memory storage,
+used before, keeps each entry's expiry fixed. The rest of the state is one small structure,
 replaced whole on reset.
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-
-from limits.storage import MemoryStorage
 
 from crmsync.conf import CrmSyncSettings
 
@@ -21,7 +22,9 @@ from .policy import (
     ADOPTED_LIMIT_TTL_SECONDS,
     HEADROOM_EXTRA_TTL_SECONDS,
     Limit,
+    Slot,
     Wait,
+    answered_stamp,
     combine,
     headroom_step,
     window_seconds,
@@ -32,7 +35,9 @@ from .policy import (
 class _State:
     """Everything one local limiter remembers; times are ``time.monotonic()`` values."""
 
-    window: MemoryStorage = field(default_factory=MemoryStorage)
+    #: The slots taken lately: key -> monotonic time taken (earlier once answered: the
+    #: window counts from this stamp).
+    slots: dict[str, float] = field(default_factory=dict)
     cool_down_until: float = 0.0
     adopted: tuple[Limit, float] | None = None  # (limit, expiry)
     exhausted_until: datetime | None = None
@@ -44,12 +49,11 @@ class _State:
 class LocalRateLimiter(RateLimiter):
     """In-process limiter (no ``REDIS_URL``): serves the threads of one process only."""
 
-    _WINDOW_KEY = "window"
-
     def __init__(self, settings: CrmSyncSettings) -> None:
         super().__init__(settings)
         self._lock = threading.Lock()
         self._state = _State()
+        self._serials = itertools.count(1)
 
     def _in_force(self, now: float) -> Limit:
         adopted = self._state.adopted
@@ -57,7 +61,7 @@ class LocalRateLimiter(RateLimiter):
             self._state.adopted = adopted = None
         return combine(self._configured, adopted[0] if adopted else None)
 
-    def _attempt(self) -> Wait | None:
+    def _attempt(self) -> Wait | Slot:
         with self._lock:
             state = self._state
             now = time.monotonic()
@@ -77,19 +81,28 @@ class LocalRateLimiter(RateLimiter):
                 raise DailyLimitExhaustedError(reset_at)
             return self._take(state, limit, window_seconds(limit.interval_ms, self._extra(now)))
 
-    def _take(self, state: _State, limit: Limit, window: float) -> Wait | None:
-        # limits annotates the expiry as whole seconds, but its memory storage computes
-        # with floats, and the headroom needs fractions. (Entries keep the expiry they
-        # were taken with; if an adopted interval later grows, entries older than the
-        # old window are already gone: a one-window transition, not a steady state.)
-        if state.window.acquire_entry(self._WINDOW_KEY, limit.max, window):  # type: ignore[arg-type]
-            state.count += 1
-            return None
-        oldest, _ = state.window.get_moving_window(self._WINDOW_KEY, limit.max, window)  # type: ignore[arg-type]
-        # Exact while the window holds max entries. Just after the max was lowered it
-        # holds more, and the oldest frees before the one that matters: the retry then
-        # waits for the next oldest, one real wait per surplus entry, never a spin.
-        return Wait(oldest + window - time.time(), "window")
+    def _take(self, state: _State, limit: Limit, window: float) -> Wait | Slot:
+        now = time.monotonic()
+        slots = state.slots
+        # Kept for two windows, so a headroom widened meanwhile still sees them.
+        for key in [key for key, stamp in slots.items() if stamp <= now - 2 * window]:
+            del slots[key]
+        held = sorted(stamp for stamp in slots.values() if stamp > now - window)
+        if len(held) >= limit.max:
+            # Just after the max was lowered more than max slots are held: the wait is for
+            # the one whose freeing brings the count under the new max.
+            return Wait(held[len(held) - limit.max] + window - now, "window")
+        key = str(next(self._serials))  # never reused, not even after a reset
+        slots[key] = now
+        state.count += 1
+        return Slot(key, limit.interval_ms)
+
+    def _release_early(self, slot: Slot) -> None:
+        with self._lock:
+            stamp = self._state.slots.get(slot.key)
+            if stamp is not None:
+                early = answered_stamp(time.monotonic(), slot.interval_ms)
+                self._state.slots[slot.key] = min(stamp, early)
 
     def _extend_cool_down(self, seconds: float) -> None:
         with self._lock:

@@ -13,15 +13,16 @@ from __future__ import annotations
 TAKEN, WINDOW_FULL, COOLING_DOWN, EXHAUSTED_UNTIL, DAILY_CAP_REACHED = range(5)
 
 ACQUIRE_LUA = """
--- KEYS: 1 window (list of Redis-clock microsecond stamps, newest first), 2 cool-down,
+-- KEYS: 1 slots (sorted set: member "<taken at, Redis-clock us>:<id>", score = the stamp the
+--       window counts from, us: the take, or earlier once answered), 2 cool-down,
 --       3 adopted limit (hash), 4 daily exhausted until (epoch ms), 5 today's daily counter,
 --       6 extra headroom ms (widened after 429s), 7 "alive" (set once state exists)
 -- ARGV: 1 configured max, 2 configured interval ms, 3 headroom fraction, 4 minimum headroom ms,
---       5 daily cap (0 = off), 6 daily counter TTL ms, 7 window entries kept,
+--       5 daily cap (0 = off), 6 daily counter TTL ms, 7 the new slot's id (unique),
 --       8 cool-down ms when the state was lost (0: the caller never saw this Redis before)
--- Returns {status, value, max, interval ms}: 0 taken; 1 window full, value = ms until a slot
--- frees; 2 cooling down, value = ms left; 3 daily exhausted, value = resume epoch ms;
--- 4 daily cap counted out.
+-- Returns {status, value, max, interval ms}: 0 taken, value = the slot's member; 1 window
+-- full, value = ms until a slot frees; 2 cooling down, value = ms left; 3 daily exhausted,
+-- value = resume epoch ms; 4 daily cap counted out.
 -- No "alive" key: this Redis lost crmsync's state (restarted empty, flushed) or never had
 -- it. A caller that talked to it before knows it is the former: HubSpot's window may still
 -- be full of what was sent before the loss, so every worker waits one whole window.
@@ -50,21 +51,43 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local extra = tonumber(redis.call('GET', KEYS[6])) or 0
 local window = (interval + math.max(interval * tonumber(ARGV[3]), tonumber(ARGV[4])) + extra) * 1000
-local nth = redis.call('LINDEX', KEYS[1], limit - 1)
-if nth then
-  local free_at = tonumber(nth) + window
-  if free_at > now then
-    return {1, math.ceil((free_at - now) / 1000), limit, interval}
-  end
+-- Kept for two windows, so that a headroom widened meanwhile still sees them.
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - 2 * window))
+local since = '(' .. string.format('%.0f', now - window)
+local held = redis.call('ZCOUNT', KEYS[1], since, '+inf')
+if held >= limit then
+  -- More than max are held just after the max was lowered: wait for the slot whose
+  -- freeing brings the count under it.
+  local e = redis.call(
+    'ZRANGEBYSCORE', KEYS[1], since, '+inf', 'WITHSCORES', 'LIMIT', held - limit, 1)
+  return {1, math.max(1, math.ceil((tonumber(e[2]) + window - now) / 1000)), limit, interval}
 end
-redis.call('LPUSH', KEYS[1], string.format('%.0f', now))
-redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[7]) - 1)
-redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000))
+local member = string.format('%.0f', now) .. ':' .. ARGV[7]
+redis.call('ZADD', KEYS[1], string.format('%.0f', now), member)
+if redis.call('PTTL', KEYS[1]) < 2 * window / 1000 then
+  redis.call('PEXPIRE', KEYS[1], math.ceil(2 * window / 1000))
+end
 if cap > 0 and redis.call('INCR', KEYS[5]) == 1 then
   redis.call('PEXPIRE', KEYS[5], ARGV[6])
 end
-return {0, 0, limit, interval}
+return {0, member, limit, interval}
 """
+
+# A slot's request was answered: stamp it ARGV[2] ms (the margin) before now, on Redis' clock,
+# if that is earlier than its stamp, so that it frees one interval (plus any widening) after
+# the answer. KEYS: 1 slots. ARGV: 1 the slot's member, 2 the margin in ms.
+ANSWERED_LUA = """
+local stamp = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not stamp then return 0 end
+local t = redis.call('TIME')
+local early = tonumber(t[1]) * 1000000 + tonumber(t[2]) - tonumber(ARGV[2]) * 1000
+if early < tonumber(stamp) then
+  redis.call('ZADD', KEYS[1], 'XX', string.format('%.0f', early), ARGV[1])
+  return 1
+end
+return 0
+"""
+
 
 # Set KEYS[1] to ARGV[1] for ARGV[2] ms, unless it already lives longer: a short cool-down
 # never cuts a longer one short, whichever worker sets it.

@@ -28,6 +28,11 @@ from crmsync.exceptions import ConfigurationError
 # The floor is for short (sandbox) windows, where 2.5 % is only tens of milliseconds: on a
 # loaded 2-core machine, loopback jitter reached ~90 ms, and a 50 ms margin let one or two
 # requests in 500 through as 429s where 100 ms let none.
+# A slot whose request has been answered needs no margin: HubSpot counted the request
+# before it answered, so the slot may free one interval after the answer was read (plus any
+# widened headroom) when that comes sooner than the margin allows (``answered_free_at``).
+# On a fast answer (the sandbox's 10-30 ms) that gives back most of the margin; on HubSpot's
+# own, slower answers the margin usually frees the slot first and nothing changes.
 HEADROOM_FRACTION = 0.025
 HEADROOM_MIN_SECONDS = 0.1
 # A 429 despite the headroom means requests took longer than it to reach HubSpot (a loaded
@@ -51,6 +56,15 @@ class Limit(NamedTuple):
     interval_ms: int
 
 
+class Slot(NamedTuple):
+    """A slot taken: hand it to ``RateLimiter.answered`` once HubSpot has answered."""
+
+    #: The backend's name for the slot (the Redis member, or the local window's key).
+    key: str
+    #: The interval in force when it was taken, in ms.
+    interval_ms: int
+
+
 class Wait(NamedTuple):
     """No slot now: try again in ``seconds``; ``reason`` is "window" or "cool-down"."""
 
@@ -67,8 +81,21 @@ def combine(configured: Limit, adopted: Limit | None) -> Limit:
 
 def window_seconds(interval_ms: int, extra_seconds: float = 0.0) -> float:
     """The window enforced for ``interval_ms``: the interval plus the headroom."""
-    interval = interval_ms / 1000
-    return interval + max(interval * HEADROOM_FRACTION, HEADROOM_MIN_SECONDS) + extra_seconds
+    return interval_ms / 1000 + margin_seconds(interval_ms) + extra_seconds
+
+
+def margin_seconds(interval_ms: int) -> float:
+    """The pacing headroom for ``interval_ms`` before any widening: max(2.5 %, 100 ms)."""
+    return max(interval_ms / 1000 * HEADROOM_FRACTION, HEADROOM_MIN_SECONDS)
+
+
+def answered_stamp(answered_at: float, interval_ms: int) -> float:
+    """The stamp a slot takes once its request was answered at ``answered_at`` (the caller
+    keeps the earlier of this and the take): the window, which adds the margin back, then
+    ends one interval (plus any widening) after the answer. HubSpot counted the request on
+    arrival, which came before its answer, so any interval at HubSpot holding the next
+    request taken then misses this one, whatever the network's jitter."""
+    return answered_at - margin_seconds(interval_ms)
 
 
 def headroom_step(interval_ms: int) -> tuple[int, int]:

@@ -7,8 +7,10 @@ reached, ``acquire`` raises rather than letting workers send unmetered.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
+import secrets
 import threading
 import time
 from dataclasses import dataclass
@@ -30,19 +32,17 @@ from .policy import (
     HEADROOM_FRACTION,
     HEADROOM_MIN_SECONDS,
     Limit,
+    Slot,
     Wait,
     combine,
     headroom_step,
+    margin_seconds,
     window_seconds,
 )
 from .redis_connection import describe_redis, redis_client
 
 logger = logging.getLogger(__name__)
 
-# The window list keeps at least this many entries, so that during a rolling change of
-# RATE_LIMIT_MAX a process configured lower never trims away entries one configured
-# higher still counts.
-_MIN_WINDOW_ENTRIES_KEPT = 1000
 _DAILY_COUNTER_TTL_MS = 2 * 86_400_000
 
 
@@ -50,7 +50,7 @@ _DAILY_COUNTER_TTL_MS = 2 * 86_400_000
 class _Keys:
     """The limiter's Redis keys under one prefix (see docs/ratelimit.md)."""
 
-    window: str
+    slots: str
     cool_down: str
     limit: str
     exhausted: str
@@ -62,7 +62,10 @@ class _Keys:
     def under(cls, prefix: str) -> _Keys:
         base = f"{prefix}:ratelimit"
         return cls(
-            window=f"{base}:window",
+            # A sorted set since slots free early once answered; the list that stamped
+            # takes until 0.6 was named "window" (a rolling upgrade counts them apart for
+            # one window: docs/ratelimit.md).
+            slots=f"{base}:slots",
             cool_down=f"{base}:cooldown",
             limit=f"{base}:limit",
             exhausted=f"{base}:daily-exhausted",
@@ -82,6 +85,7 @@ class RedisRateLimiter(RateLimiter):
         self._redis = redis_client(settings.REDIS_URL)
         self._keys = keys = _Keys.under(settings.REDIS_KEY_PREFIX)
         self._acquire_script = self._redis.register_script(lua.ACQUIRE_LUA)
+        self._answered_script = self._redis.register_script(lua.ANSWERED_LUA)
         self._extend_script = self._redis.register_script(lua.EXTEND_LUA)
         self._widen_script = self._redis.register_script(lua.WIDEN_LUA)
         # Encoded once: packing the command is a visible share of the hot path's cost.
@@ -94,19 +98,18 @@ class RedisRateLimiter(RateLimiter):
                 HEADROOM_MIN_SECONDS * 1000,
                 self._daily_cap,
                 _DAILY_COUNTER_TTL_MS,
-                max(self._configured.max, _MIN_WINDOW_ENTRIES_KEPT),
             )
         )
+        # Slot ids: unique per limiter object (one per process, rebuilt after a fork).
+        # (itertools.count, not a generator: next() on it is safe from any thread)
+        self._slot_tag, self._slot_serials = secrets.token_hex(4), itertools.count()
         self._fixed_keys = tuple(
-            key.encode() for key in (keys.window, keys.cool_down, keys.limit, keys.exhausted)
+            key.encode() for key in (keys.slots, keys.cool_down, keys.limit, keys.exhausted)
         )
         # Until this object has talked (or tried to talk) to Redis, a missing "alive" key
         # means a fresh Redis; afterwards, one that lost the state: wait a whole window.
         lost_ms = math.ceil(window_seconds(self._configured.interval_ms) * 1000)
-        self._args_by_seen = {
-            False: (*self._args, b"0"),
-            True: (*self._args, str(lost_ms).encode()),
-        }
+        self._lost_by_seen = {False: b"0", True: str(lost_ms).encode()}
         self._seen = False
         self._daily_keys: tuple[str, bytes] = ("", b"")
         self._tail_keys = (keys.headroom.encode(), keys.alive.encode())
@@ -129,7 +132,7 @@ class RedisRateLimiter(RateLimiter):
             raise self._unavailable(exc) from exc
         return datetime.fromtimestamp(seconds + micros / 1_000_000, UTC)
 
-    def _attempt(self) -> Wait | None:
+    def _attempt(self) -> Wait | Slot:
         day, reset_at = self._today()
         daily_keys = self._daily_keys
         if daily_keys[0] != day:
@@ -138,7 +141,8 @@ class RedisRateLimiter(RateLimiter):
         # Seen only once a script has run here: threads making their first calls at once
         # all find the store fresh (marked seen before, a thread racing the first call would
         # take the missing key for lost state and cool every worker down for a window).
-        args = self._args_by_seen[self._seen]
+        slot_id = f"{self._slot_tag}.{next(self._slot_serials)}".encode()
+        args = (*self._args, slot_id, self._lost_by_seen[self._seen])
         try:
             status, value, max_, interval_ms = self._acquire_script(keys=keys, args=args)
         except redis.RedisError as exc:
@@ -146,7 +150,8 @@ class RedisRateLimiter(RateLimiter):
         self._seen = True
         self._note_limit(Limit(int(max_), int(interval_ms)))
         if status == lua.TAKEN:
-            return None
+            member = value.decode() if isinstance(value, bytes) else str(value)
+            return Slot(member, int(interval_ms))
         if status == lua.WINDOW_FULL:
             return Wait(int(value) / 1000, "window")
         if status == lua.COOLING_DOWN:
@@ -154,6 +159,13 @@ class RedisRateLimiter(RateLimiter):
         if status == lua.EXHAUSTED_UNTIL:
             raise DailyLimitExhaustedError(datetime.fromtimestamp(int(value) / 1000, self._zone))
         raise DailyLimitExhaustedError(reset_at)
+
+    def _release_early(self, slot: Slot) -> None:
+        try:
+            margin_ms = margin_seconds(slot.interval_ms) * 1000
+            self._answered_script(keys=(self._keys.slots,), args=(slot.key, margin_ms))
+        except redis.RedisError as exc:
+            raise self._unavailable(exc) from exc
 
     def _extend(self, key: str, value: str, seconds: float) -> None:
         try:
@@ -234,7 +246,7 @@ class RedisRateLimiter(RateLimiter):
         try:
             daily = list(self._redis.scan_iter(match=f"{keys.daily}*", count=1000))
             self._redis.delete(
-                keys.window, keys.cool_down, keys.limit, keys.exhausted, keys.headroom, *daily
+                keys.slots, keys.cool_down, keys.limit, keys.exhausted, keys.headroom, *daily
             )
             self._redis.set(keys.alive, "1")  # a reset starts afresh at once, not a lost state
         except redis.RedisError as exc:
