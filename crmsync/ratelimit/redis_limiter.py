@@ -63,7 +63,7 @@ class _Keys:
         base = f"{prefix}:ratelimit"
         return cls(
             # A sorted set since slots free early once answered; the list that stamped
-            # takes until 0.6 was named "window" (a rolling upgrade counts them apart for
+            # takes before this change was named "window" (a rolling upgrade counts them apart for
             # one window: docs/ratelimit.md).
             slots=f"{base}:slots",
             cool_down=f"{base}:cooldown",
