@@ -62,9 +62,9 @@ class _Keys:
     def under(cls, prefix: str) -> _Keys:
         base = f"{prefix}:ratelimit"
         return cls(
-            # A sorted set since slots free early once answered; the list that stamped
-            # takes before this change was named "window" (a rolling upgrade counts them apart for
-            # one window: docs/ratelimit.md).
+            # A sorted set since slots free early once answered; the list of takes
+            # before that was named "window" (a rolling upgrade counts them apart for one
+            # window: docs/ratelimit.md).
             slots=f"{base}:slots",
             cool_down=f"{base}:cooldown",
             limit=f"{base}:limit",
