@@ -268,3 +268,30 @@ def test_history_is_stamped_by_the_database_not_a_fast_python_clock(
     stamps += SyncAttempt.objects.values_list("created_at", flat=True)
     assert len(stamps) == 3
     assert all(before <= stamp <= after for stamp in stamps), (before, stamps, after)
+
+
+@pytest.mark.django_db
+def test_operator_notes_are_stamped_by_the_database_not_the_web_hosts_clock(
+    skew_python_clock, monkeypatch
+):
+    from crmsync.operations.rows import apply_operation
+    from crmsync.operations.settle import settle_with_id
+
+    queued, held = ContactFactory.create_batch(2)
+    Contact.objects.filter(pk=queued.pk).update(sync_status=SyncStatus.FAILED)
+    Contact.objects.filter(pk=held.pk).update(sync_status=SyncStatus.HELD)
+    skew_python_clock(SKEW)
+    # The field's default holds the real timezone.now: skew it too.
+    field = SyncAttempt._meta.get_field("created_at")
+    monkeypatch.setattr(field, "default", timezone.now)
+    before = db_now() - dt.timedelta(seconds=1)  # SQLite's CURRENT_TIMESTAMP: whole seconds
+    assert apply_operation("queue_for_sync", Contact.objects.filter(pk=queued.pk), "alice") == 1
+    assert settle_with_id(held.pk, "512", "alice")[0]
+    after = db_now() + dt.timedelta(seconds=1)
+    stamps = list(
+        SyncAttempt.objects.filter(outcome=SyncAttempt.Outcome.OPERATOR).values_list(
+            "created_at", flat=True
+        )
+    )
+    assert len(stamps) == 2
+    assert all(before <= stamp <= after for stamp in stamps), (before, stamps, after)

@@ -159,6 +159,7 @@ def apply_chunk(operation: Operation, ids: list[int], username: str, using: str)
             version=version,
             outcome=SyncAttempt.Outcome.OPERATOR,
             error_message=note,
+            created_at=Now(),  # the database's clock, as every other history row
         )
         for pk, email, hubspot_id, version in locked
     )
@@ -174,4 +175,5 @@ def write_note(contact: Contact, note: str, username: str, hubspot_id: str = "")
         version=contact.version,
         outcome=SyncAttempt.Outcome.OPERATOR,
         error_message=f"{note} (by {username or 'unknown'})",
+        created_at=Now(),  # the database's clock, not the web host's
     )
