@@ -45,6 +45,12 @@ class RunSummary:
         return dict(self.__dict__)
 
 
+def create_key(conf: CrmSyncSettings) -> str:
+    """The unique property creates carry the row's key in: ``UNIQUE_PROPERTY`` in create
+    mode ("" otherwise; upsert mode sends the key as the upsert's id instead)."""
+    return conf.UNIQUE_PROPERTY if conf.WRITE_MODE == "create" else ""
+
+
 @dataclass
 class Record:
     """One request (a history row to insert) and the attempts it decided."""
@@ -89,6 +95,12 @@ class Batch:
         #: (``refind``), with that id: a second miss fails them
         self.refound: dict[int, str] = {}
         self.summary = RunSummary(batches=1)
+
+    @property
+    def create_key(self) -> str:
+        """Create mode with ``UNIQUE_PROPERTY`` set: creates carry each row's key in it, so a
+        create whose answer was lost is looked up by the key (README, "Write modes")."""
+        return create_key(self.conf)
 
     def decide(
         self, row: db.ClaimedRow, decision: outcomes.Decision, record: Record | None = None

@@ -192,14 +192,16 @@ def read_by_email(
 
 
 def read_contacts(
-    batch: Batch, keys: Sequence[str], id_property: str = ""
+    batch: Batch, keys: Sequence[str], id_property: str = "", also: Sequence[str] = ()
 ) -> tuple[list[dict[str, Any]], Record, HubSpotError | None]:
     """batch/read by record id (``id_property`` empty), by email, or by a unique property,
     asking for the email and ``hs_merged_object_ids`` (a merged-away id may read as its
     survivor), at most 100 keys a request. Returns the records found, the last request's
-    record and its error. A missing key is no error: it is just not in the results."""
+    record and its error. A missing key is no error: it is just not in the results.
+    ``also``: more properties to read."""
     unique = list(dict.fromkeys(k for k in keys if k))
     properties = ["email", MERGED_IDS] + ([id_property] if id_property not in ("", "email") else [])
+    properties += [name for name in also if name not in properties]
     size = MAX_BATCH_INPUTS
     found: list[dict[str, Any]] = []
     for chunk in [unique[i : i + size] for i in range(0, len(unique), size)] or [[]]:

@@ -21,8 +21,10 @@ from .plan import Input
 
 def unknown(batch: Batch, item: Input, message: str, record: Record) -> None:
     """The create may have happened: look it up before the next try, or hold it."""
+    key = batch.create_key if item.primary.sync_key else ""
     for row in item.rows:
-        batch.decide(row, outcomes.unknown(row, item.email, message, batch.policy), record)
+        decision = outcomes.unknown(row, item.email, message, batch.policy, key=key)
+        batch.decide(row, decision, record)
 
 
 def request_failed(

@@ -58,19 +58,44 @@ class Linker:
         unknown path: the create may still be in progress at HubSpot, so they are not
         created again now."""
         request_failed(self.batch, items, error, record)
-        with_email = [item for item in items if item.email]
-        if self.looked_up_lost or not with_email:
+        findable = [item for item in items if item.email or self._key_of(item)]
+        if self.looked_up_lost or not findable:
             return
         self.looked_up_lost = True
-        found, read_record, read_error = self.look_up(with_email)
+        found, read_record, read_error = self.look_up(findable)
         if read_error is None:
-            self.link_found(with_email, found, read_record, history=True)
+            self.link_found(findable, found, read_record, history=True)
+
+    def _key_of(self, item: Input) -> str:
+        """The key this input's create carried (create mode with a unique property), or ""."""
+        return item.primary.sync_key if self.batch.create_key else ""
 
     def look_up(self, items: list[Input]) -> tuple[dict[str, str], Record, HubSpotError | None]:
-        """``calls.read_by_email`` of every email the inputs' rows were sent with, asking for
-        the properties they send, so a record that holds them already needs no update."""
+        """``calls.read_by_email`` of every email the inputs' rows were sent with, and, in
+        create mode with a unique property, a batch/read of their keys by it (consistent, as
+        the read by email: a key not found was not created), asking for the properties they
+        send, so a record that holds them already needs no update."""
         properties = sorted({name for item in items for name in item.properties})
-        return calls.read_by_email(self.batch, _lookup_emails(items), properties, self.held)
+        keys = [key for key in map(self._key_of, items) if key]
+        emails = [email for email in _lookup_emails(items) if email]
+        found: dict[str, str] = {}
+        record: Record | None = None
+        if emails or not keys:
+            found, record, error = calls.read_by_email(self.batch, emails, properties, self.held)
+            if error is not None:
+                return found, record, error
+        if keys:
+            name = self.batch.create_key
+            results, record, error = calls.read_contacts(self.batch, keys, name, properties)
+            if error is not None:
+                return found, record, error
+            for result in results:
+                value = str((result.get("properties") or {}).get(name) or "")
+                if value and result.get("id"):
+                    found[matching.key_entry(value)] = str(result["id"])
+                    self.held[str(result["id"])] = dict(result.get("properties") or {})
+        assert record is not None  # one of the two reads ran
+        return found, record, None
 
     def link_found(
         self, items: list[Input], found: dict[str, str], record: Record, *, history: bool

@@ -176,10 +176,18 @@ def found_ids(results: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     return found
 
 
+def key_entry(key: str) -> str:
+    """Where a lookup's ``found`` keeps a record found by a row's key (create mode with a
+    unique property), beside the lower-cased emails (which always hold an "@")."""
+    return f"key:{key}"
+
+
 def existing_for(item: Input, found: Mapping[str, str], *, history: bool) -> str | None:
-    """The HubSpot id a lookup found for this input: by its email, else (``history``) by any
-    email one of its rows was claimed with before."""
-    hubspot_id = found.get(item.email) if item.email else None
+    """The HubSpot id a lookup found for this input: by its key (``key_entry``), by its
+    email, else (``history``) by any email one of its rows was claimed with before."""
+    key = item.primary.sync_key
+    hubspot_id = found.get(key_entry(key)) if key else None
+    hubspot_id = hubspot_id or (found.get(item.email) if item.email else None)
     if history:
         for row in item.rows:
             hubspot_id = hubspot_id or next((found[e] for e in candidates(row) if e in found), None)

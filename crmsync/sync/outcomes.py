@@ -172,15 +172,18 @@ def unknown(
     message: str,
     policy: RetryPolicy,
     rand: Callable[[], float] = random.random,
+    key: str = "",
 ) -> Decision:
-    """The create may have happened. A row with an email is looked up before its next try;
-    one without is held for an operator (never created again blindly)."""
-    if not email:
+    """The create may have happened. A row with an email, or with a ``key`` the create
+    carried in a unique property, is looked up before its next try; one without either is
+    held for an operator (never created again blindly)."""
+    if not email and not key:
         return held(row, message)
+    by = "email" if email else f"its key in {key}"
     write = db.WriteBack(
         id=row.id,
         status=SyncStatus.PENDING,
-        error=f"{message}; will look it up by email before creating again",
+        error=f"{message}; will look it up by {by} before creating again",
         error_category=OUTCOME_UNKNOWN,
         attempts=row.sync_attempts + 1,
         retry_in=backoff(1, policy, rand),

@@ -146,10 +146,13 @@ def plan_batch(
     create_only: CreateOnly = _none,
     unique_property: str = "",
     schema: Schema | None = None,
+    create_key: str = "",
 ) -> Plan:
     """``unique_property`` set: upsert mode, new contacts go through batch/upsert by it.
     ``schema``: HubSpot's property schema, to check and convert every row's properties
-    before sending (``crmsync.preflight``); None sends them unchecked."""
+    before sending (``crmsync.preflight``); None sends them unchecked. ``create_key`` set
+    (create mode with a unique property): each create carries the row's key in it, and a
+    row whose earlier create may have happened is looked up by it too."""
     plan = Plan()
     by_email: dict[str, Input] = {}
     keys: set[str] = set()
@@ -170,7 +173,7 @@ def plan_batch(
         if _breaks_rules(plan, row, schema, properties, None):
             continue
         if row.needs_reconcile:
-            if not candidates(row):
+            if not candidates(row) and not (create_key and row.sync_key):
                 plan.decided.append(outcomes.held(row))
                 continue
             plan.reconcile = True
@@ -188,7 +191,7 @@ def plan_batch(
             item = upsert_input(row, trace, properties, associations, unique_property)
             plan.upserts.append(item)
         else:
-            item = _create_input(row, trace, properties, associations)
+            item = _create_input(row, trace, properties, associations, create_key)
             plan.creates.append(item)
         if email:
             by_email[email] = item
@@ -221,10 +224,15 @@ def _plan_update(
 
 
 def _create_input(
-    row: db.ClaimedRow, trace: str, properties: dict[str, str], associations: list[dict[str, Any]]
+    row: db.ClaimedRow,
+    trace: str,
+    properties: dict[str, str],
+    associations: list[dict[str, Any]],
+    create_key: str = "",
 ) -> Input:
     # HubSpot's spec requires "associations" on every create input, [] when none.
-    body = {"properties": properties, "associations": associations, "objectWriteTraceId": trace}
+    sent = {**properties, create_key: row.sync_key} if create_key and row.sync_key else properties
+    body = {"properties": sent, "associations": associations, "objectWriteTraceId": trace}
     links = Links([], [], association_keys(associations))  # sent with the create
     email = row.email.strip().lower()
     return Input(trace, [row], body, email, synced_after=dict(properties), links=links)

@@ -10,6 +10,7 @@ from ..client import HubSpotClient
 from ..conf import CrmSyncSettings, get_settings
 from ..registry import create_only_for
 from ..runtime import get_client
+from .batch import create_key
 from .plan import Plan, plan_batch
 
 #: A row naming a property the cached schema lacks reads the schema again first if it is
@@ -31,15 +32,16 @@ def plan_claimed(
     lacks has the schema read again first, if it is not new."""
     conf = conf or get_settings()
     unique = conf.UNIQUE_PROPERTY if conf.WRITE_MODE == "upsert" else ""
+    key = create_key(conf)
     if not conf.PREFLIGHT:
-        return plan_batch(rows, token_tag, create_only_for, unique)
+        return plan_batch(rows, token_tag, create_only_for, unique, create_key=key)
     client = client or get_client(conf)
     current = schema.current(client)
-    plan = plan_batch(rows, token_tag, create_only_for, unique, current)
+    plan = plan_batch(rows, token_tag, create_only_for, unique, current, key)
     if plan.unknown and current is not None:
         age = schema.age(client)
         if age is not None and age >= SCHEMA_RECHECK_SECONDS:
             newer = schema.refresh(client, older_than=SCHEMA_RECHECK_SECONDS)
             if newer is not None and newer is not current:
-                plan = plan_batch(rows, token_tag, create_only_for, unique, newer)
+                plan = plan_batch(rows, token_tag, create_only_for, unique, newer, key)
     return plan
