@@ -6,8 +6,10 @@
         [--oauth-token-seconds 4]   # OAuth mode: bench/chaos_oauth.py
 
 ``--write-mode upsert`` runs crmsync with ``CRMSYNC["WRITE_MODE"] = "upsert"`` (new contacts
-through batch/upsert by the unique property ``crmsync_id``; README, "Write modes"); ``both``
-runs the same seed in each mode and prints their held and duplicated counts side by side.
+through batch/upsert by the unique property ``crmsync_id``; README, "Write modes");
+``create-key`` runs create mode with ``UNIQUE_PROPERTY`` set (creates carry the key, a lost
+answer is looked up by it); ``both`` runs the same seed in each mode and prints their held
+and duplicated counts side by side.
 
 What it does (docs/chaos.md has the details and the figures measured):
 
@@ -75,7 +77,7 @@ SANDBOX_TOKEN = "chaos-token"
 ROW_ID_PROPERTY = "chaos_row_id"
 #: The custom unique property crmsync upserts by in ``--write-mode upsert``.
 UNIQUE_PROPERTY = "crmsync_id"
-WRITE_MODES = ("create", "upsert")
+WRITE_MODES = ("create", "create-key", "upsert")
 POSTGRES_SCHEMES = ("postgres", "postgresql", "pgsql")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 #: Local sync states (crmsync.models.SyncStatus), spelled out so this process needs no Django.
@@ -481,8 +483,9 @@ def start_sandbox(options: ChaosOptions, env: Mapping[str, str], work: Path) -> 
 
 
 def _unique_property(options: ChaosOptions) -> list[dict[str, Any]]:
-    """Upsert mode's key property (what ``crmsync_unique_property --create`` makes)."""
-    if options.write_mode != "upsert":
+    """The key property of upsert mode and of create mode with a key (what
+    ``crmsync_unique_property --create`` makes)."""
+    if options.write_mode == "create":
         return []
     return [
         {
@@ -594,6 +597,8 @@ def child_env(options: ChaosOptions, sandbox_url: str = "", prefix: str = "") ->
         settings.update(crmsync_settings(redis_key_prefix=prefix))
     if options.write_mode == "upsert":
         settings.update(crmsync_settings(write_mode="upsert", unique_property=UNIQUE_PROPERTY))
+    elif options.write_mode == "create-key":  # create mode, creates carrying the key
+        settings.update(crmsync_settings(write_mode="create", unique_property=UNIQUE_PROPERTY))
     if options.oauth_token_seconds:
         settings.update(chaos_oauth.worker_env())
     return common.child_env(
