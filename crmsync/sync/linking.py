@@ -80,7 +80,9 @@ class Linker:
         emails = [email for email in _lookup_emails(items) if email]
         found: dict[str, str] = {}
         record: Record | None = None
-        if emails or not keys:
+        # Every create carried its key: the key finds what they made (an email HubSpot had
+        # before is a 409 on the create, linked then), so no read by email is needed.
+        if (emails and len(keys) < len(items)) or not keys:
             found, record, error = calls.read_by_email(self.batch, emails, properties, self.held)
             if error is not None:
                 return found, record, error
