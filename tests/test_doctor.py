@@ -219,3 +219,19 @@ def test_an_oauth_app_is_checked_with_the_workers_credentials(crmsync_sandbox):
     assert code == 2 and found["token"]["level"] == "FAIL", found["token"]
     assert "grant" in found["token"]["message"] and "OAUTH_REFRESH_TOKEN" in found["token"]["fix"]
     assert "revoked-refresh-token" not in out
+
+
+@pytest.mark.parametrize("mode", ["create", "upsert"])
+def test_the_key_property_is_checked_whenever_one_is_set(crmsync_sandbox, mode):
+    conf = sandbox_settings(
+        crmsync_sandbox, API_VERSION="2026-03", WRITE_MODE=mode, UNIQUE_PROPERTY="crmsync_id"
+    )
+    with override_settings(CRMSYNC=conf):
+        code, found = checks()
+        assert code == 2
+        assert "crmsync_id does not exist" in found["key property"]["message"]
+        assert "crmsync_unique_property crmsync_id --create" in found["key property"]["fix"]
+        call_command("crmsync_unique_property", "crmsync_id", "--create", stdout=io.StringIO())
+        found = checks()[1]
+        assert found["key property"]["level"] == "OK", found["key property"]
+        assert f"({mode} mode)" in found["key property"]["message"]

@@ -15,7 +15,7 @@ from .local import (
     check_rate_limit,
     check_worker,
 )
-from .mapping import check_mapped_properties
+from .mapping import check_mapped_properties, check_unique_property
 
 #: What crmsync needs of the token (HubSpot's granular scopes).
 REQUIRED_SCOPES = ("crm.objects.contacts.read", "crm.objects.contacts.write")
@@ -127,6 +127,7 @@ CHECKS: tuple[CheckFunction, ...] = (
     check_scopes,
     check_api_version,
     check_mapped_properties,
+    check_unique_property,
     check_rate_limit,
     check_daily_quota,
     check_worker,
