@@ -10,16 +10,14 @@ import pytest
 from django.utils import timezone
 
 from crmsync import services
-from crmsync.models import Contact, SyncBatch, SyncStatus
+from crmsync.models import Contact, SyncStatus
 from crmsync.sync import writeback
 from crmsync.sync.plan import plan_batch
 from tests.factories import ContactFactory
 from tests.stage_helpers import TAG, row
+from tests.test_upsert_mode import KEY, UNIQUE, by_key, endpoints
 
 pytestmark = pytest.mark.django_db
-
-KEY = "crmsync_id"
-UNIQUE = {"name": KEY, "type": "string", "hasUniqueValue": True, "groupName": "crmsync"}
 
 
 @pytest.fixture
@@ -34,14 +32,6 @@ def create_key_mode(crmsync_settings, hubspot_sandbox, settings):
         "RETRY_MAX_SECONDS": 600,
     }
     return hubspot_sandbox
-
-
-def endpoints() -> list[str]:
-    return list(SyncBatch.objects.order_by("id").values_list("endpoint", flat=True))
-
-
-def by_key(sandbox) -> dict[str, dict]:
-    return {c["properties"][KEY]: c for c in sandbox.contacts() if c["properties"].get(KEY)}
 
 
 def test_creates_carry_the_key_but_do_not_count_it_as_a_synced_value():
