@@ -114,3 +114,20 @@ def test_without_the_key_a_lost_create_without_email_is_still_held(
     ContactFactory(email="")
     hubspot_sandbox.configure(drop_after_commit_rate=1.0)
     assert services.sync_pending().held == 1
+
+
+def test_the_dry_run_shows_the_read_by_key_the_sync_sends(create_key_mode):
+    from crmsync.models import SyncBatch
+    from crmsync.sync import dryrun
+
+    contact = ContactFactory(email="")
+    Contact.objects.filter(pk=contact.pk).update(needs_reconcile=True)
+    planned = dryrun.preview(dryrun.due_rows()).requests
+    assert [r.endpoint for r in planned] == ["read", "create"]
+    (read,) = planned[0].inputs
+    assert read.body["idProperty"] == KEY
+    assert read.body["inputs"] == [{"id": str(contact.sync_key)}]
+    services.sync_pending()
+    assert endpoints() == ["read", "create"]
+    sent = SyncBatch.objects.filter(endpoint="read").get()
+    assert KEY in sent.request_body and str(contact.sync_key) in sent.request_body

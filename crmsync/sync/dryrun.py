@@ -18,10 +18,11 @@ from django.db.models import QuerySet
 from django.db.models.functions import Now
 
 from .. import db
-from ..client import associations_path, objects_path, read_by_email_body
+from ..client import associations_path, objects_path, read_body, read_by_email_body
 from ..conf import get_settings
 from ..hubspot import MAX_BATCH_INPUTS
 from ..models import Contact, SyncStatus
+from .batch import create_key
 from .plan import Input, Plan, candidates
 from .prepare import plan_claimed
 
@@ -126,6 +127,17 @@ def _add(
     path, links_path = paths
     _requests(result, "update", f"{path}/batch/update", plan.updates)
     lookups = [r for i in plan.creates for r in i.rows if r.needs_reconcile]
+    key = create_key(get_settings())
+    if lookups and key and all(i.primary.sync_key for i in plan.creates):
+        # Every create carries its key: the lookup is a read by the key alone (as
+        # linking.Linker.look_up), of every create's key.
+        keys = [i.primary.sync_key for i in plan.creates]
+        ids = [r.id for i in plan.creates for r in i.rows]
+        for start in range(0, len(keys), MAX_BATCH_INPUTS):
+            chunk = keys[start : start + MAX_BATCH_INPUTS]
+            item = PlannedInput(ids, ", ".join(chunk), "", read_body(chunk, key))
+            result.requests.append(PlannedRequest("read", "POST", f"{path}/batch/read", [item]))
+        lookups = []
     lookups += plan.archive_lookups
     if lookups:
         emails = sorted({e for r in lookups for e in candidates(r)})
