@@ -87,10 +87,11 @@ class LocalRateLimiter(RateLimiter):
         # Kept for two windows, so a headroom widened meanwhile still sees them.
         for key in [key for key, stamp in slots.items() if stamp <= now - 2 * window]:
             del slots[key]
-        held = sorted(stamp for stamp in slots.values() if stamp > now - window)
+        held = [stamp for stamp in slots.values() if stamp > now - window]
         if len(held) >= limit.max:
             # Just after the max was lowered more than max slots are held: the wait is for
             # the one whose freeing brings the count under the new max.
+            held.sort()
             return Wait(held[len(held) - limit.max] + window - now, "window")
         key = str(next(self._serials))  # never reused, not even after a reset
         slots[key] = now

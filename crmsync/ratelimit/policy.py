@@ -30,7 +30,7 @@ from crmsync.exceptions import ConfigurationError
 # requests in 500 through as 429s where 100 ms let none.
 # A slot whose request has been answered needs no margin: HubSpot counted the request
 # before it answered, so the slot may free one interval after the answer was read (plus any
-# widened headroom) when that comes sooner than the margin allows (``answered_free_at``).
+# widened headroom) when that comes sooner than the margin allows (``answered_stamp``).
 # On a fast answer (the sandbox's 10-30 ms) that gives back most of the margin; on HubSpot's
 # own, slower answers the margin usually frees the slot first and nothing changes.
 HEADROOM_FRACTION = 0.025
